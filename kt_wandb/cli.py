@@ -1,0 +1,165 @@
+"""The `kt-wandb` command: `kt-wandb search` runs a search and says where its runs are."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, received {text!r}")
+    return value
+
+
+# Spelled out so that `--help` needs no Keras import; a test keeps them in step with the registries.
+ORACLE_NAMES = ("bayesian", "grid", "hyperband", "random")
+MODEL_NAMES = ("cnn", "mlp")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kt-wandb", description="Tune Keras models with KerasTuner, one W&B run per trial."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    search = commands.add_parser(
+        "search",
+        help="run a search (default: digits, MLP, Hyperband, W&B offline)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    search.add_argument("--data", default="digits", help="'digits', or a .npz (x, y) or .csv file")
+    search.add_argument("--label-column", default="label", help="the label's column in a .csv")
+    search.add_argument("--model", choices=MODEL_NAMES, default="mlp", help="the hypermodel")
+    search.add_argument("--oracle", choices=ORACLE_NAMES, default="hyperband")
+    search.add_argument(
+        "--max-trials", type=_positive, default=None,
+        help="trial budget (default: 10; Hyperband: its whole schedule)",
+    )
+    search.add_argument(
+        "--epochs", type=_positive, default=10, help="epochs a trial (Hyperband: the most a trial gets)"
+    )
+    search.add_argument("--objective", default="val_accuracy")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--wandb-project", default="kt-wandb")
+    search.add_argument("--wandb-mode", choices=["online", "offline", "disabled"], default="offline")
+    search.add_argument("--directory", default="kt_wandb_runs", help="where trials and W&B files go")
+    search.add_argument("--project-name", default=None, help="the search's name (default: data-model-oracle)")
+    search.add_argument(
+        "--overwrite", action="store_true", help="start afresh instead of resuming a search of this name"
+    )
+    return parser
+
+
+def _progress_tuner(**kwargs: Any) -> Any:
+    """A `WandbTuner` that prints one line as each trial ends."""
+    from kt_wandb import WandbTuner
+    from kt_wandb.tuners import planned_trials
+
+    class ProgressTuner(WandbTuner):
+        total: int | None = None
+
+        def on_trial_begin(self, trial: Any) -> None:
+            self._started = time.monotonic()
+            super().on_trial_begin(trial)
+
+        def on_trial_end(self, trial: Any) -> None:
+            super().on_trial_end(trial)
+            done = self.oracle.get_trial(trial.trial_id)
+            finished = sum(t.status in ("COMPLETED", "FAILED") for t in self.oracle.trials.values())
+            count = f"{finished}/{self.total}" if self.total else str(finished)
+            name = self.oracle.objective.name
+            score = f"{name}={done.score:.4f}" if done.score is not None else done.status.lower()
+            best = self.oracle.get_best_trials(1)
+            best_text = f"best={best[0].score:.4f}" if best and best[0].score is not None else ""
+            seconds = time.monotonic() - self._started
+            print(f"trial {count}  [{trial.trial_id}]  {score}  {best_text}  ({seconds:.1f} s)", flush=True)
+
+    tuner = ProgressTuner(**kwargs)
+    tuner.total = planned_trials(tuner.oracle)
+    return tuner
+
+
+def _search(args: argparse.Namespace) -> int:
+    from kt_wandb.data import load_dataset
+    from kt_wandb.models import HYPERMODELS
+
+    data = load_dataset(args.data, label_column=args.label_column, seed=args.seed)
+    if args.model == "cnn":
+        data = data.as_images()
+    hypermodel = HYPERMODELS[args.model](data.x_train.shape[1:], data.num_classes)
+    oracle_args: dict[str, Any] = {"seed": args.seed}
+    if args.oracle == "hyperband":
+        oracle_args.update(max_epochs=args.epochs, factor=3)
+        if args.max_trials:
+            oracle_args["max_trials"] = args.max_trials
+    else:
+        oracle_args["max_trials"] = args.max_trials or 10
+    project_name = args.project_name or f"{os.path.splitext(data.name)[0]}-{args.model}-{args.oracle}"
+    tuner = _progress_tuner(
+        hypermodel=hypermodel,
+        objective=args.objective,
+        oracle=args.oracle,
+        wandb_project=args.wandb_project,
+        wandb_mode=args.wandb_mode,
+        directory=args.directory,
+        project_name=project_name,
+        overwrite=args.overwrite,
+        **oracle_args,
+    )
+    print(f"searching {data.name} ({len(data.x_train)} training examples) with {args.model}, "
+          f"{args.oracle}, {tuner.total or '?'} trials")
+    started = time.monotonic()
+    tuner.search(data.x_train, data.y_train, epochs=args.epochs, validation_split=0.2, verbose=0)
+    _report(tuner, data, time.monotonic() - started)
+    return 0
+
+
+def _report(tuner: Any, data: Any, seconds: float) -> None:
+    best_trials = tuner.oracle.get_best_trials(1)
+    if not best_trials:
+        print("no trial completed: see the errors above and in each run's summary", file=sys.stderr)
+        return
+    best = best_trials[0]
+    model = tuner.load_model(best)
+    _, test_accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)
+    name = tuner.oracle.objective.name
+    print(f"\nsearch finished in {seconds:.0f} s: best trial {best.trial_id}, {name}={best.score:.4f}, "
+          f"test accuracy {test_accuracy:.4f} on {len(data.x_test)} held-out examples")
+    print("best hyperparameters:")
+    for key, value in best.hyperparameters.values.items():
+        if not key.startswith("tuner/"):
+            print(f"  {key} = {value}")
+    wandb_dir = os.path.join(tuner._init_kwargs["dir"], "wandb")
+    print(f"trials: {tuner.project_dir}")
+    if tuner.wandb_mode == "offline":
+        print(f"W&B runs (offline): {wandb_dir}")
+        print(f"upload them with:  wandb sync {wandb_dir}/offline-run-*-{tuner.search_id}-*")
+    elif tuner.wandb_mode == "online":
+        print(f"W&B runs: group {tuner.wandb_group!r} in project {tuner._init_kwargs['project']!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `kt-wandb` command."""
+    # The progress lines are the command's output: keep wandb's and TensorFlow's chatter out.
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = _parser().parse_args(argv)
+    try:
+        return _search(args)
+    except ValueError as exc:
+        print(f"kt-wandb: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

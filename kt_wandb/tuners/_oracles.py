@@ -1,0 +1,113 @@
+"""The oracle registry: oracle names, their arguments, and how to build one."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import keras_tuner as kt
+
+__all__ = ["ORACLES", "make_oracle", "oracle_name", "planned_trials"]
+
+ORACLES: Mapping[str, type[kt.Oracle]] = {
+    "random": kt.oracles.RandomSearchOracle,
+    "hyperband": kt.oracles.HyperbandOracle,
+    "bayesian": kt.oracles.BayesianOptimizationOracle,
+    "grid": kt.oracles.GridSearchOracle,
+}
+
+
+def _parameters(cls: type) -> set[str]:
+    return {
+        name
+        for name, p in inspect.signature(cls).parameters.items()
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
+
+
+# What `kt.Tuner.__init__` itself accepts; everything else belongs to the oracle.
+TUNER_ARGUMENTS = frozenset(_parameters(kt.Tuner) - {"oracle", "hypermodel"})
+
+
+def oracle_name(oracle: kt.Oracle) -> str:
+    """The registry name of an oracle instance, or its class name when unregistered."""
+    for name, cls in ORACLES.items():
+        if type(oracle) is cls:
+            return name
+    return type(oracle).__name__
+
+
+def make_oracle(
+    oracle: str | kt.Oracle,
+    objective: Any,
+    kwargs: dict[str, Any],
+) -> tuple[kt.Oracle, dict[str, Any]]:
+    """Builds the oracle and splits off the arguments meant for `kt.Tuner`.
+
+    Args:
+        oracle: A name from `ORACLES` or a ready `kt.Oracle` instance.
+        objective: The objective, passed to a named oracle.
+        kwargs: Every other keyword argument the tuner received.
+
+    Returns:
+        The oracle and the keyword arguments left for `kt.Tuner.__init__`.
+
+    Raises:
+        ValueError: For an unknown oracle name, or oracle arguments given
+            beside an oracle instance.
+        TypeError: For an argument that neither the oracle nor the tuner takes.
+    """
+    tuner_kwargs = {k: v for k, v in kwargs.items() if k in TUNER_ARGUMENTS}
+    oracle_kwargs = {k: v for k, v in kwargs.items() if k not in TUNER_ARGUMENTS}
+
+    if isinstance(oracle, kt.Oracle):
+        given = sorted(oracle_kwargs) + (["objective"] if objective is not None else [])
+        if given:
+            raise ValueError(
+                f"Expected oracle arguments either in the oracle instance or in "
+                f"`WandbTuner(...)`, received both: an instance of "
+                f"{type(oracle).__name__} and {given}. To fix, pass them to the "
+                f"oracle's constructor, or pass `oracle` by name."
+            )
+        return oracle, tuner_kwargs
+
+    if not isinstance(oracle, str) or oracle.lower() not in ORACLES:
+        raise ValueError(
+            f"Expected `oracle` to be one of {sorted(ORACLES)} or a "
+            f"`keras_tuner.Oracle` instance, received {oracle!r}. To fix, pass one "
+            f"of those names, for example `oracle=\"random\"`."
+        )
+    cls = ORACLES[oracle.lower()]
+    accepted = _parameters(cls)
+    # Hyperband sizes itself from `max_epochs` and `factor`; `max_trials` caps it.
+    max_trials = None
+    if "max_trials" not in accepted and "max_trials" in oracle_kwargs:
+        max_trials = oracle_kwargs.pop("max_trials")
+    unknown = sorted(set(oracle_kwargs) - accepted)
+    if unknown:
+        raise TypeError(
+            f"Expected arguments of the {oracle.lower()!r} oracle "
+            f"({sorted(accepted - {'objective'})}) or of `keras_tuner.Tuner` "
+            f"({sorted(TUNER_ARGUMENTS)}), received {unknown}. To fix, check "
+            f"the spelling or drop them."
+        )
+    instance = cls(objective=objective, **oracle_kwargs)
+    if max_trials is not None:
+        instance.max_trials = max_trials
+    return instance, tuner_kwargs
+
+
+def planned_trials(oracle: kt.Oracle) -> int | None:
+    """How many trials the oracle will run, where that is known in advance."""
+    if isinstance(oracle, kt.oracles.HyperbandOracle):
+        per_iteration = sum(
+            oracle._get_size(bracket, rnd)
+            for bracket in range(oracle._get_num_brackets())
+            for rnd in range(oracle._get_num_rounds(bracket))
+        )
+        total = per_iteration * oracle.hyperband_iterations
+        if oracle.max_trials:
+            total = min(total, oracle.max_trials)
+        return int(total) if total != float("inf") else None
+    return int(oracle.max_trials) if oracle.max_trials else None

@@ -1,0 +1,104 @@
+"""One trial's W&B run: opened once, finished exactly once, recorded beside the trial."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RUN_RECORD", "TrialRun"]
+
+# The file, in each trial's directory, that ties the trial to its W&B run.
+RUN_RECORD = "wandb_run.json"
+
+_warned_init_failure = False
+
+
+def _warn_once(message: str) -> None:
+    global _warned_init_failure
+    if not _warned_init_failure:
+        _warned_init_failure = True
+        print(f"kt-wandb: {message}", file=sys.stderr)
+
+
+class TrialRun:
+    """The W&B run of one attempt at a trial.
+
+    `run` is None when W&B is disabled or could not start; the trial trains on
+    and its results stay in KerasTuner's own records.
+    """
+
+    def __init__(self, run: Any, record_path: Path, record: dict[str, Any]) -> None:
+        self.run = run
+        self.record_path = record_path
+        self.record = record
+
+    @classmethod
+    def open(
+        cls,
+        init_kwargs: Mapping[str, Any],
+        *,
+        trial_dir: str,
+        run_id: str,
+        name: str,
+        group: str,
+        config: Mapping[str, Any],
+        tags: list[str],
+    ) -> TrialRun:
+        """Starts the run (finishing any run left open) and writes the trial's run record."""
+        import wandb
+
+        kwargs = dict(init_kwargs)
+        kwargs["tags"] = [*tags, *kwargs.get("tags", ())]
+        kwargs.setdefault("group", group)
+        os.makedirs(kwargs["dir"], exist_ok=True)
+        try:
+            run = wandb.init(
+                id=run_id,
+                name=name,
+                config=dict(config),
+                reinit="finish_previous",
+                resume="allow",
+                **kwargs,
+            )
+        except Exception as exc:
+            _warn_once(
+                f"W&B could not start a run ({type(exc).__name__}: {exc}); the search "
+                f"goes on and keeps its results in KerasTuner's records."
+            )
+            run = None
+        record: dict[str, Any] = {
+            "run_id": run_id,
+            "name": name,
+            "group": kwargs["group"],
+            "project": kwargs.get("project"),
+            "entity": kwargs.get("entity"),
+            "mode": kwargs.get("mode") if run is not None else "failed",
+        }
+        if run is not None and not run.disabled:
+            record["run_dir"] = os.path.dirname(run.dir)
+            record["path"] = run.path
+            if run.settings.mode == "online":
+                record["url"] = run.url
+        trial_run = cls(run, Path(trial_dir) / RUN_RECORD, record)
+        trial_run._write_record()
+        return trial_run
+
+    def finish(self, summary: Mapping[str, Any], *, exit_code: int) -> None:
+        """Writes the summary, finishes the run with `exit_code` and records it."""
+        self.record["exit_code"] = exit_code
+        self._write_record()
+        if self.run is None:
+            return
+        try:
+            for key, value in summary.items():
+                self.run.summary[key] = value
+        finally:
+            self.run.finish(exit_code=exit_code)
+            self.run = None
+
+    def _write_record(self) -> None:
+        self.record_path.write_text(json.dumps(self.record, indent=2))

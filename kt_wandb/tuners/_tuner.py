@@ -1,0 +1,288 @@
+"""`WandbTuner`: a KerasTuner tuner whose every trial is one W&B run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import keras
+import keras_tuner as kt
+from keras_tuner.src.engine import tuner_utils
+from keras_tuner.src.engine.objective import MultiObjective
+from keras_tuner.src.engine.trial import Trial, TrialStatus
+from keras_tuner.src.utils import load_json
+
+from kt_wandb.tuners._logger import WandbEpochLogger
+from kt_wandb.tuners._oracles import make_oracle, oracle_name
+from kt_wandb.tuners._trial_run import TrialRun
+from kt_wandb.tuners._wandb import SearchIdentity, init_kwargs, resolve_mode, run_id
+
+__all__ = ["WandbTuner"]
+
+# KerasTuner's own bookkeeping in `hp.values` (Hyperband's), kept out of the config.
+_INTERNAL_PREFIX = "tuner/"
+
+
+@contextlib.contextmanager
+def _weights_only() -> Iterator[None]:
+    """Loading a checkpoint into a fresh model: its optimizer's state is left behind, as meant."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+        yield
+
+
+class _ExecutionLogger(WandbEpochLogger):
+    """Gives each execution of a trial its own keys: `epoch/…`, or `execution_<i>/…`."""
+
+    def __init__(self, run: Any, *, executions: int, summaries: Mapping[str, str]) -> None:
+        super().__init__(run, summaries=summaries)
+        self.executions = executions
+        self.started = [0]  # shared by the copies KerasTuner makes per execution
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        index = self.started[0]
+        self.started[0] += 1
+        self.prefix = "epoch" if self.executions == 1 else f"execution_{index}"
+        super().on_train_begin(logs)
+
+
+class WandbTuner(kt.Tuner):
+    """A KerasTuner `Tuner` that logs every trial as one Weights & Biases run.
+
+    Each trial's run has the trial's hyperparameters as its config, the search
+    as its group, the trial id as its name, the oracle's name in its tags, and
+    a run id derived from the search and the trial, so a resumed search finds
+    its runs again. Epochs are logged under `epoch/<metric>` (several
+    executions: `execution_<i>/<metric>`); the summary holds the objective's
+    score under the objective's own name (the number the oracle ranked) and
+    `best_epoch` (0-based, as KerasTuner records it). Failed trials finish
+    their run with exit code 1 and the error in the summary.
+
+    Args:
+        hypermodel: A function `hp -> compiled keras.Model`, or a `kt.HyperModel`.
+        objective: The metric to optimise: a name such as "val_accuracy", or
+            a `kt.Objective`.
+        oracle: "random", "hyperband", "bayesian", "grid", or a `kt.Oracle`.
+        wandb_project: The W&B project of the runs.
+        wandb_entity: The W&B entity (user or team) of the runs.
+        wandb_mode: "online", "offline" or "disabled". None: `WANDB_MODE` if
+            set, else online where W&B credentials exist and offline elsewhere.
+        wandb_kwargs: More `wandb.init` arguments (`tags`, `notes`, `group`,
+            `dir`, ...). The W&B files go to `dir`, by default `WANDB_DIR` or
+            the tuner's `directory`.
+        log_best_model: Also log each completed trial's best model as a W&B
+            artifact of type "model".
+        **kwargs: The oracle's arguments (`max_trials`, `max_epochs`, `factor`,
+            `seed`, ...) and `kt.Tuner`'s (`directory`, `project_name`,
+            `overwrite`, `executions_per_trial`, `max_model_size`, ...).
+
+    Example:
+        >>> import tempfile, keras, numpy as np
+        >>> from kt_wandb import WandbTuner
+        >>> def build_model(hp):
+        ...     model = keras.Sequential([
+        ...         keras.Input((4,)),
+        ...         keras.layers.Dense(hp.Int("units", 4, 8, step=4), activation="relu"),
+        ...         keras.layers.Dense(1),
+        ...     ])
+        ...     model.compile("adam", "mse")
+        ...     return model
+        >>> tuner = WandbTuner(build_model, objective="val_loss", oracle="random",
+        ...                    max_trials=2, wandb_mode="disabled",
+        ...                    directory=tempfile.mkdtemp(), project_name="demo")
+        >>> tuner.search(np.ones((16, 4)), np.ones(16), epochs=1,
+        ...              validation_split=0.25, verbose=0)
+        >>> len(tuner.oracle.trials)
+        2
+    """
+
+    def __init__(
+        self,
+        hypermodel: Any = None,
+        objective: Any = None,
+        oracle: str | kt.Oracle = "random",
+        *,
+        wandb_project: str | None = None,
+        wandb_entity: str | None = None,
+        wandb_mode: str | None = None,
+        wandb_kwargs: Mapping[str, Any] | None = None,
+        log_best_model: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        mode, reason = resolve_mode(wandb_mode)
+        oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
+        super().__init__(oracle=oracle_instance, hypermodel=hypermodel, **tuner_kwargs)
+        self.oracle_name = oracle_name(oracle_instance)
+        self.log_best_model = log_best_model
+        self.wandb_mode = mode
+        self.search_id = SearchIdentity(self.project_dir).search_id
+        self.wandb_group = f"{self.project_name}-{self.search_id}"
+        self._init_kwargs = init_kwargs(
+            project=wandb_project or self.project_name,
+            entity=wandb_entity,
+            mode=mode,
+            user_kwargs=dict(wandb_kwargs or {}),
+            directory=str(self.directory),
+        )
+        self.wandb_group = self._init_kwargs.get("group", self.wandb_group)
+        self._trial_run: TrialRun | None = None
+        where = os.path.join(self._init_kwargs["dir"], "wandb")
+        print(f"kt-wandb: {reason}; runs of search {self.wandb_group!r} go to {where}.")
+
+    # -- the W&B run of the current trial ---------------------------------------------
+
+    @property
+    def wandb_run(self) -> Any:
+        """The W&B run of the trial in progress, for custom logging in `run_trial`."""
+        return self._trial_run.run if self._trial_run is not None else None
+
+    def on_trial_begin(self, trial: Trial) -> None:
+        super().on_trial_begin(trial)
+        values = trial.hyperparameters.values
+        config = {k: v for k, v in values.items() if not k.startswith(_INTERNAL_PREFIX)}
+        tags = [self.oracle_name]
+        bracket = values.get("tuner/bracket")
+        if bracket is not None:
+            tags += [f"bracket:{bracket}", f"round:{values.get('tuner/round')}"]
+        attempt = getattr(self.oracle, "_run_times", {}).get(trial.trial_id, 0)
+        self._trial_run = TrialRun.open(
+            self._init_kwargs,
+            trial_dir=self.get_trial_dir(trial.trial_id),
+            run_id=run_id(self.search_id, trial.trial_id, attempt),
+            name=f"trial-{trial.trial_id}",
+            group=self.wandb_group,
+            config=config,
+            tags=tags,
+        )
+        run = self._trial_run.run
+        if run is None:
+            return
+        run.define_metric(self.oracle.objective.name, summary=self._direction())
+        run.summary["trial/id"] = trial.trial_id
+        if bracket is not None:
+            run.summary["hyperband/bracket"] = bracket
+            run.summary["hyperband/round"] = values.get("tuner/round")
+            run.summary["hyperband/epochs"] = values.get("tuner/epochs")
+            run.summary["hyperband/initial_epoch"] = values.get("tuner/initial_epoch")
+            run.summary["hyperband/continued_from"] = values.get("tuner/trial_id")
+
+    def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
+        values = trial.hyperparameters.values
+        if "tuner/epochs" in values:  # Hyperband's share of epochs for this trial
+            kwargs["epochs"] = values["tuner/epochs"]
+            kwargs["initial_epoch"] = values["tuner/initial_epoch"]
+        run = self.wandb_run
+        if run is not None:
+            kwargs["callbacks"] = [
+                *(kwargs.get("callbacks") or []),
+                _ExecutionLogger(
+                    run,
+                    executions=self.executions_per_trial,
+                    summaries=self._objective_summaries(),
+                ),
+            ]
+        results = super().run_trial(trial, *args, **kwargs)
+        if run is not None and isinstance(results, list) and len(results) > 1:
+            name = self.oracle.objective.name
+            for index, result in enumerate(results):
+                score = tuner_utils.convert_to_metrics_dict(result, self.oracle.objective)
+                run.summary[f"execution_{index}/{name}"] = float(score[name])
+        return results
+
+    def _build_hypermodel(self, hp: kt.HyperParameters) -> keras.Model:
+        # Hyperband continues a trial from the best checkpoint of the one before.
+        model = super()._build_hypermodel(hp)
+        parent = hp.values.get("tuner/trial_id")
+        if parent is not None:
+            model.build_from_config(load_json(self._get_build_config_fname(parent)))
+            with _weights_only():
+                model.load_weights(self._get_checkpoint_fname(parent))
+        return model
+
+    def load_model(self, trial: Trial) -> keras.Model:
+        with _weights_only():
+            return super().load_model(trial)
+
+    def on_trial_end(self, trial: Trial) -> None:
+        try:
+            super().on_trial_end(trial)
+        finally:
+            self._finish_trial(trial)
+
+    def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
+        """Runs the search; see `keras_tuner.Tuner.search`.
+
+        A run left open by an exception or Ctrl-C is finished before it propagates.
+        """
+        try:
+            super().search(*fit_args, **fit_kwargs)
+        except BaseException as exc:
+            if self._trial_run is not None:
+                interrupted = not isinstance(exc, Exception)
+                self._trial_run.finish(
+                    {
+                        "trial/status": "INTERRUPTED" if interrupted else "ABORTED",
+                        "trial/error": f"{type(exc).__name__}: {exc}",
+                    },
+                    exit_code=255 if interrupted else 1,
+                )
+                self._trial_run = None
+            raise
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _direction(self) -> str:
+        return "max" if self.oracle.objective.direction == "max" else "min"
+
+    def _objective_summaries(self) -> dict[str, str]:
+        objective = self.oracle.objective
+        if isinstance(objective, MultiObjective):
+            return {o.name: ("max" if o.direction == "max" else "min") for o in objective.objectives}
+        return {objective.name: self._direction()}
+
+    def _finish_trial(self, trial: Trial) -> None:
+        trial_run, self._trial_run = self._trial_run, None
+        if trial_run is None:
+            return
+        done = self.oracle.get_trial(trial.trial_id)
+        summary: dict[str, Any] = {"trial/status": done.status}
+        completed = done.status == TrialStatus.COMPLETED
+        if completed:
+            for name in done.metrics.metrics:
+                summary[name] = done.metrics.get_last_value(name)
+            summary[self.oracle.objective.name] = done.score
+            summary["best_epoch"] = done.best_step
+            if self.log_best_model and trial_run.run is not None:
+                self._log_model(trial_run.run, done)
+        else:
+            message = (done.message or "").strip()
+            summary["trial/error"] = message.splitlines()[-1] if message else done.status
+            summary["trial/traceback"] = message
+        trial_run.finish(summary, exit_code=0 if completed else 1)
+
+    def _log_model(self, run: Any, trial: Trial) -> None:
+        import wandb
+
+        model = self.load_model(trial)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.keras")
+            model.save(path)
+            artifact = wandb.Artifact(
+                f"model-{run.id}",
+                type="model",
+                metadata={
+                    "trial_id": trial.trial_id,
+                    "hyperparameters": {
+                        k: v
+                        for k, v in trial.hyperparameters.values.items()
+                        if not k.startswith(_INTERNAL_PREFIX)
+                    },
+                    self.oracle.objective.name: trial.score,
+                },
+            )
+            artifact.add_file(path)
+            run.log_artifact(artifact, aliases=["best"])

@@ -1,0 +1,147 @@
+"""W&B settings of a search: its mode, identity, run ids and `wandb.init` arguments."""
+
+from __future__ import annotations
+
+import json
+import netrc
+import os
+import secrets
+import string
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+__all__ = [
+    "MODES",
+    "RESERVED_INIT_KEYS",
+    "SearchIdentity",
+    "has_credentials",
+    "init_kwargs",
+    "resolve_mode",
+    "run_id",
+]
+
+MODES = ("online", "offline", "disabled")
+
+# `wandb.init` arguments the tuner sets itself, with the argument that replaces each.
+RESERVED_INIT_KEYS: Mapping[str, str] = {
+    "project": "wandb_project=",
+    "entity": "wandb_entity=",
+    "mode": "wandb_mode=",
+    "config": "the hypermodel's hyperparameters",
+    "id": "the tuner (ids derive from the search and the trial)",
+    "name": "the tuner (runs are named after their trial)",
+    "resume": "the tuner",
+    "reinit": "the tuner",
+}
+
+_ALPHABET = string.ascii_lowercase + string.digits
+_IDENTITY_FILE = "kt_wandb.json"
+
+
+def has_credentials(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether W&B credentials are configured: `WANDB_API_KEY` or a netrc entry."""
+    env = os.environ if environ is None else environ
+    if env.get("WANDB_API_KEY") or env.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    host = urlparse(env.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    path = env.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+    try:
+        return netrc.netrc(path).authenticators(host or "api.wandb.ai") is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def resolve_mode(mode: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """Chooses the W&B mode of a search.
+
+    An explicit `mode` wins, then the `WANDB_MODE` variable, then online where
+    credentials exist and offline elsewhere.
+
+    Returns:
+        The mode and a one-line reason for it.
+
+    Raises:
+        ValueError: For a mode W&B does not know.
+    """
+    env = os.environ if environ is None else environ
+    source = "wandb_mode"
+    if mode is None and env.get("WANDB_MODE"):
+        mode, source = env["WANDB_MODE"], "WANDB_MODE"
+        if mode == "dryrun":
+            mode = "offline"
+    if mode is not None:
+        if mode not in MODES:
+            raise ValueError(
+                f"Expected {source} to be one of {list(MODES)}, received {mode!r}. "
+                f"To fix, pass one of those, for example `wandb_mode=\"offline\"`."
+            )
+        return mode, f"W&B mode {mode!r} (from {source})"
+    if has_credentials(env):
+        return "online", "W&B credentials found: logging online"
+    return "offline", "no W&B credentials found (WANDB_API_KEY or `wandb login`): logging offline"
+
+
+def run_id(search_id: str, trial_id: str, attempt: int = 0) -> str:
+    """The W&B run id of one attempt at a trial: stable, so a resumed search finds it."""
+    suffix = f"-r{attempt}" if attempt else ""
+    return f"{search_id}-{trial_id}{suffix}"
+
+
+class SearchIdentity:
+    """The id of one search, kept in its project directory so a resume finds it.
+
+    Args:
+        project_dir: The tuner's project directory.
+    """
+
+    def __init__(self, project_dir: str | os.PathLike[str]) -> None:
+        self.path = Path(project_dir) / _IDENTITY_FILE
+        if self.path.exists():
+            self.search_id = str(json.loads(self.path.read_text())["search_id"])
+            self.resumed = True
+        else:
+            self.search_id = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+            self.resumed = False
+            self.path.write_text(
+                json.dumps(
+                    {
+                        "search_id": self.search_id,
+                        "created": datetime.now(timezone.utc).isoformat(),
+                    },
+                    indent=2,
+                )
+            )
+
+
+def init_kwargs(
+    *,
+    project: str | None,
+    entity: str | None,
+    mode: str,
+    user_kwargs: Mapping[str, Any],
+    directory: str,
+) -> dict[str, Any]:
+    """The `wandb.init` arguments shared by every run of a search.
+
+    Raises:
+        ValueError: When `user_kwargs` holds an argument the tuner sets itself.
+    """
+    clash = sorted(set(user_kwargs) & set(RESERVED_INIT_KEYS))
+    if clash:
+        fixes = "; ".join(f"{k!r} is set by {RESERVED_INIT_KEYS[k]}" for k in clash)
+        raise ValueError(
+            f"Expected `wandb_kwargs` without the arguments the tuner sets itself, "
+            f"received {clash}. To fix, drop them from `wandb_kwargs`: {fixes}."
+        )
+    kwargs: dict[str, Any] = {
+        "project": project,
+        "entity": entity,
+        "mode": mode,
+        "job_type": "trial",
+        "dir": os.environ.get("WANDB_DIR") or directory,
+    }
+    kwargs.update(user_kwargs)
+    return kwargs

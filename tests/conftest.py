@@ -1,0 +1,67 @@
+"""Test setup: every test gets its own W&B and Keras homes below `tmp_path`, offline."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+# Before keras is imported anywhere: keep its config out of ~, and TensorFlow quiet.
+os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="kt-wandb-keras-"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).parent))
+
+import numpy as np
+import pytest
+
+WANDB_VARIABLES = ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_IDENTITY_TOKEN_FILE")
+
+
+@pytest.fixture(autouse=True)
+def wandb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """W&B offline, with every file it writes below `tmp_path`; returns its runs' folder."""
+    for name in WANDB_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    root = tmp_path / "wandb-env"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(root / "runs"))
+    for name in ("CONFIG", "CACHE", "DATA", "ARTIFACT"):
+        monkeypatch.setenv(f"WANDB_{name}_DIR", str(root / name.lower()))
+    monkeypatch.setenv("NETRC", str(root / "no-netrc"))
+    monkeypatch.setenv("HOME", str(root / "home"))
+    return root / "runs"
+
+
+@pytest.fixture(scope="session")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """300 of scikit-learn's bundled digits: flat float features, integer labels."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return (data.data[:300] / 16.0).astype("float32"), data.target[:300]
+
+
+def build_tiny(hp):
+    """A small MLP with two tuned hyperparameters, quick to fit."""
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(hp.Choice("units", [8, 16]), activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(hp.Choice("learning_rate", [1e-3, 1e-2])),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+@pytest.fixture
+def tiny_model():
+    return build_tiny

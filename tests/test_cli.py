@@ -1,0 +1,68 @@
+"""`kt-wandb search` end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from wandb_log import read_runs
+
+from kt_wandb.cli import main
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kt_wandb.cli", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=900, env=os.environ.copy(),
+    )
+
+
+def check_search(result: subprocess.CompletedProcess[str], runs_dir: Path, project_dir: Path) -> None:
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "best hyperparameters:" in out and "wandb sync" in out
+    progress = re.findall(r"^trial (\d+)/(\d+)", out, flags=re.M)
+    assert progress and progress[-1][0] == progress[-1][1]  # counted up to the plan
+    runs = read_runs(runs_dir)
+    trials = sorted(p for p in project_dir.glob("trial_*"))
+    assert len(runs) == len(trials) == int(progress[-1][1])
+    assert all(run.exit_code == 0 and "val_accuracy" in run.summary for run in runs.values())
+
+
+def test_search_with_a_small_budget(tmp_path, wandb_env):
+    result = run_cli("search", "--epochs", "2", "--directory", "out", "--project-name", "s", cwd=tmp_path)
+    check_search(result, wandb_env, tmp_path / "out" / "s")
+    assert "test accuracy" in result.stdout
+
+
+@pytest.mark.slow
+def test_default_search_runs_as_the_readme_says(tmp_path, monkeypatch, wandb_env):
+    # As a new user runs it: no WANDB_DIR, so the runs land beside the trials.
+    env_dir = wandb_env
+    monkeypatch.delenv("WANDB_DIR")
+    result = run_cli("search", cwd=tmp_path)
+    check_search(result, tmp_path / "kt_wandb_runs" / "wandb", tmp_path / "kt_wandb_runs" / "digits-mlp-hyperband")
+    assert not env_dir.exists()
+
+
+def test_bad_input_is_one_clear_line(capsys, tmp_path):
+    assert main(["search", "--data", str(tmp_path / "nope.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "Expected an existing data file" in err and "nope.csv" in err
+    with pytest.raises(SystemExit):
+        main(["search", "--oracle", "randon"])
+    with pytest.raises(SystemExit):
+        main(["search", "--epochs", "0"])
+
+
+def test_the_commands_choices_are_the_registries():
+    from kt_wandb.cli import MODEL_NAMES, ORACLE_NAMES
+    from kt_wandb.models import HYPERMODELS
+    from kt_wandb.tuners import ORACLES
+
+    assert ORACLE_NAMES == tuple(sorted(ORACLES))
+    assert MODEL_NAMES == tuple(sorted(HYPERMODELS))

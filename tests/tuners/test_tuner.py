@@ -1,0 +1,259 @@
+"""WandbTuner end to end with the real wandb offline, read back from its `.wandb` files."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from wandb_log import read_runs
+
+from kt_wandb import ORACLES, WandbTuner
+from kt_wandb.tuners import RUN_RECORD
+
+
+def make_tuner(tmp_path: Path, build, **kwargs) -> WandbTuner:
+    kwargs.setdefault("oracle", "random")
+    if kwargs["oracle"] != "hyperband":
+        kwargs.setdefault("max_trials", 3)
+    kwargs.setdefault("seed", 1)
+    kwargs.setdefault("overwrite", True)
+    return WandbTuner(
+        build,
+        objective="val_accuracy",
+        directory=str(tmp_path / "search"),
+        project_name="test",
+        **kwargs,
+    )
+
+
+def search(tuner: WandbTuner, digits, epochs: int = 2, **kwargs) -> None:
+    x, y = digits
+    tuner.search(x, y, epochs=epochs, validation_split=0.25, verbose=0, **kwargs)
+
+
+def test_every_trial_is_one_run_with_its_config_and_the_oracles_score(
+    tmp_path, wandb_env, digits, tiny_model
+):
+    tuner = make_tuner(tmp_path, tiny_model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        search(tuner, digits)
+    assert not [w for w in caught if "update_trial" in str(w.message)]  # the supported return path
+
+    runs = read_runs(wandb_env)
+    trials = tuner.oracle.trials
+    assert len(trials) == 3
+    assert sorted(runs) == sorted(f"{tuner.search_id}-{tid}" for tid in trials)
+    for trial_id, trial in trials.items():
+        run = runs[f"{tuner.search_id}-{trial_id}"]
+        assert run.user_config == trial.hyperparameters.values
+        assert run.summary["val_accuracy"] == pytest.approx(trial.score)
+        assert run.summary["best_epoch"] == trial.best_step
+        assert run.summary["trial/status"] == "COMPLETED"
+        assert run.exit_code == 0
+        assert run.group == tuner.wandb_group
+        assert run.name == f"trial-{trial_id}"
+        assert run.job_type == "trial"
+        assert "random" in run.tags
+        # One history row per epoch, on the explicit epoch axis.
+        assert [row["epoch/epoch"] for row in run.history] == [0, 1]
+        best = max(row["epoch/val_accuracy"] for row in run.history)
+        assert best == pytest.approx(trial.score)
+        assert run.metrics["epoch/val_accuracy"].step_metric == "epoch/epoch"
+        assert run.metrics["epoch/val_accuracy"].summary.max
+        assert run.metrics["val_accuracy"].summary.max
+        record = json.loads((Path(tuner.get_trial_dir(trial_id)) / RUN_RECORD).read_text())
+        assert record["run_id"] == run.run_id and record["exit_code"] == 0
+
+
+@pytest.mark.parametrize("name", sorted(ORACLES))
+def test_every_oracle_by_name(tmp_path, wandb_env, digits, tiny_model, name):
+    extra = {"max_epochs": 2, "factor": 2} if name == "hyperband" else {"max_trials": 2}
+    tuner = make_tuner(tmp_path, tiny_model, oracle=name, **extra)
+    search(tuner, digits, epochs=2)
+    runs = read_runs(wandb_env)
+    completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
+    assert completed and len(runs) == len(tuner.oracle.trials)
+    assert type(tuner.oracle) is ORACLES[name]
+    for run in runs.values():
+        assert name in run.tags
+        assert not any(key.startswith("tuner/") for key in run.config)
+
+
+def test_unknown_oracle_name_lists_the_valid_ones(tmp_path, tiny_model):
+    with pytest.raises(ValueError) as error:
+        make_tuner(tmp_path, tiny_model, oracle="randon")
+    for name in ORACLES:
+        assert repr(name) in str(error.value)
+    assert "'randon'" in str(error.value)
+
+
+def test_an_argument_nobody_takes_is_refused_by_name(tmp_path, tiny_model):
+    with pytest.raises(TypeError, match="max_trail"):
+        make_tuner(tmp_path, tiny_model, max_trail=3)
+
+
+def test_wandb_kwargs_may_not_override_what_the_tuner_sets(tmp_path, tiny_model):
+    with pytest.raises(ValueError, match=r"'config'.*wandb_kwargs"):
+        make_tuner(tmp_path, tiny_model, wandb_kwargs={"config": {"a": 1}})
+
+
+def test_hyperband_continuation_is_shown_and_logged_on_the_absolute_epoch_axis(
+    tmp_path, wandb_env, digits, tiny_model
+):
+    tuner = make_tuner(tmp_path, tiny_model, oracle="hyperband", max_epochs=3, factor=3)
+    search(tuner, digits, epochs=3)
+    runs = read_runs(wandb_env)
+    continued = [r for r in runs.values() if r.summary.get("hyperband/continued_from") is not None]
+    assert continued, "Hyperband's schedule for max_epochs=3, factor=3 continues one trial"
+    for run in continued:
+        trial = tuner.oracle.trials[run.summary["trial/id"]]
+        values = trial.hyperparameters.values
+        parent = runs[f"{tuner.search_id}-{values['tuner/trial_id']}"]
+        assert run.summary["hyperband/continued_from"] == values["tuner/trial_id"]
+        assert run.user_config == parent.user_config
+        assert f"round:{values['tuner/round']}" in run.tags
+        assert f"bracket:{values['tuner/bracket']}" in run.tags
+        epochs = [row["epoch/epoch"] for row in run.history]
+        assert epochs == list(range(values["tuner/initial_epoch"], values["tuner/epochs"]))
+        assert epochs[0] > 0
+
+
+def test_hyperband_continues_from_the_parents_weights(tmp_path, digits, tiny_model):
+    tuner = make_tuner(tmp_path, tiny_model, oracle="hyperband", max_epochs=3, factor=3)
+    search(tuner, digits, epochs=3)
+    child = next(
+        t for t in tuner.oracle.trials.values() if "tuner/trial_id" in t.hyperparameters.values
+    )
+    parent = tuner.oracle.trials[child.hyperparameters.values["tuner/trial_id"]]
+    # Building the child's model loads the parent's best checkpoint.
+    rebuilt = tuner._build_hypermodel(child.hyperparameters)
+    expected = tuner.load_model(parent)
+    for a, b in zip(rebuilt.get_weights(), expected.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_several_executions_are_told_apart_and_the_objective_is_their_mean(
+    tmp_path, wandb_env, digits, tiny_model
+):
+    tuner = make_tuner(tmp_path, tiny_model, max_trials=1, executions_per_trial=2)
+    search(tuner, digits)
+    (run,) = read_runs(wandb_env).values()
+    (trial,) = tuner.oracle.trials.values()
+    for index in (0, 1):
+        epochs = [row[f"execution_{index}/epoch"] for row in run.history if f"execution_{index}/epoch" in row]
+        assert epochs == [0, 1]
+    scores = [run.summary[f"execution_{i}/val_accuracy"] for i in (0, 1)]
+    assert run.summary["val_accuracy"] == pytest.approx(np.mean(scores))
+    assert trial.score == pytest.approx(np.mean(scores))
+
+
+def test_a_failing_trial_finishes_its_run_as_failed_and_the_search_goes_on(
+    tmp_path, wandb_env, digits, tiny_model
+):
+    def build(hp):
+        model = tiny_model(hp)
+        if hp.get("units") == 16:
+            raise RuntimeError("units=16 is broken on purpose")
+        return model
+
+    tuner = make_tuner(tmp_path, build, oracle="grid", max_trials=None)
+    search(tuner, digits, epochs=1)
+    runs = read_runs(wandb_env)
+    trials = tuner.oracle.trials.values()
+    assert len(trials) == 4  # 2 units x 2 learning rates, all visited
+    for trial in trials:
+        run = runs[f"{tuner.search_id}-{trial.trial_id}"]
+        if trial.hyperparameters.get("units") == 16:
+            assert trial.status == "FAILED"
+            assert run.exit_code == 1
+            assert run.summary["trial/status"] == "FAILED"
+            assert "units=16 is broken on purpose" in run.summary["trial/error"]
+            assert "val_accuracy" not in run.summary
+        else:
+            assert trial.status == "COMPLETED" and run.exit_code == 0
+
+
+def test_ctrl_c_during_a_trial_still_finishes_its_run(tmp_path, wandb_env, digits, tiny_model):
+    import wandb
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    tuner = make_tuner(tmp_path, tiny_model)
+    with pytest.raises(KeyboardInterrupt):
+        search(tuner, digits, callbacks=[Interrupt()])
+    assert wandb.run is None
+    (run,) = read_runs(wandb_env).values()
+    assert run.exit_code == 255
+    assert run.summary["trial/status"] == "INTERRUPTED"
+
+
+def test_best_models_and_hyperparameters(tmp_path, digits, tiny_model):
+    tuner = make_tuner(tmp_path, tiny_model)
+    search(tuner, digits)
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    (model,) = tuner.get_best_models(1)
+    x, y = digits
+    _, accuracy = model.evaluate(x[225:], y[225:], verbose=0)
+    assert accuracy == pytest.approx(best_trial.score, abs=1e-6)
+    assert tuner.get_best_hyperparameters(1)[0].values == best_trial.hyperparameters.values
+
+
+def test_log_best_model_logs_an_artifact(tmp_path, wandb_env, digits, tiny_model):
+    tuner = make_tuner(tmp_path, tiny_model, max_trials=1, log_best_model=True)
+    search(tuner, digits, epochs=1)
+    (run,) = read_runs(wandb_env).values()
+    assert run.artifacts == [f"model-{run.run_id}"]
+
+
+def test_a_resumed_search_keeps_its_runs_and_adds_only_new_ones(tmp_path, wandb_env, digits, tiny_model):
+    first = make_tuner(tmp_path, tiny_model, max_trials=2)
+    search(first, digits, epochs=1)
+    second = make_tuner(tmp_path, tiny_model, max_trials=3, overwrite=False)
+    search(second, digits, epochs=1)
+    assert second.search_id == first.search_id
+    runs = read_runs(wandb_env)  # raises if any run id was written twice
+    assert sorted(runs) == sorted(f"{first.search_id}-{tid}" for tid in second.oracle.trials)
+    assert len(runs) == 3
+
+
+def test_overwrite_starts_a_new_search_with_new_run_ids(tmp_path, wandb_env, digits, tiny_model):
+    first = make_tuner(tmp_path, tiny_model, max_trials=1)
+    search(first, digits, epochs=1)
+    second = make_tuner(tmp_path, tiny_model, max_trials=1)
+    search(second, digits, epochs=1)
+    assert first.search_id != second.search_id
+    assert len(read_runs(wandb_env)) == 2
+
+
+def test_disabled_wandb_writes_no_run_but_the_search_completes(tmp_path, wandb_env, digits, tiny_model):
+    tuner = make_tuner(tmp_path, tiny_model, max_trials=2, wandb_mode="disabled")
+    search(tuner, digits, epochs=1)
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED", "COMPLETED"]
+    assert read_runs(tmp_path) == {}
+
+
+def test_custom_run_trial_can_log_to_the_trials_run(tmp_path, wandb_env, digits, tiny_model):
+    class MyTuner(WandbTuner):
+        def run_trial(self, trial, x, y, **kwargs):
+            model = self.hypermodel.build(trial.hyperparameters)
+            model.fit(x, y, epochs=1, verbose=0)
+            _, accuracy = model.evaluate(x, y, verbose=0)
+            self.wandb_run.log({"custom/accuracy": accuracy})
+            return {"val_accuracy": accuracy}
+
+    tuner = MyTuner(
+        tiny_model, objective="val_accuracy", max_trials=1,
+        directory=str(tmp_path / "search"), project_name="custom",
+    )
+    tuner.search(*digits)
+    (run,) = read_runs(wandb_env).values()
+    (trial,) = tuner.oracle.trials.values()
+    assert run.history[0]["custom/accuracy"] == pytest.approx(trial.score)
+    assert run.summary["val_accuracy"] == pytest.approx(trial.score)
