@@ -47,8 +47,13 @@ class TrialRun:
         group: str,
         config: Mapping[str, Any],
         tags: list[str],
+        summary: Mapping[str, Any],
+        objective: tuple[str, str],
     ) -> TrialRun:
-        """Starts the run (finishing any run left open) and writes the trial's run record."""
+        """Starts the run (finishing any run left open) and writes the trial's run record.
+
+        `objective` is the objective's name and summary ("min" or "max"): its direction.
+        """
         import wandb
 
         kwargs = dict(init_kwargs)
@@ -78,6 +83,9 @@ class TrialRun:
             "entity": kwargs.get("entity"),
             "mode": kwargs.get("mode") if run is not None else "failed",
         }
+        if run is not None:
+            run.define_metric(objective[0], summary=objective[1])
+            run.summary.update(dict(summary))
         if run is not None and not run.disabled:
             record["run_dir"] = os.path.dirname(run.dir)
             record["path"] = run.path
@@ -94,8 +102,7 @@ class TrialRun:
         if self.run is None:
             return
         try:
-            for key, value in summary.items():
-                self.run.summary[key] = value
+            self.run.summary.update(dict(summary))
         finally:
             self.run.finish(exit_code=exit_code)
             self.run = None

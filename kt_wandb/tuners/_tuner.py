@@ -149,6 +149,17 @@ class WandbTuner(kt.Tuner):
         if bracket is not None:
             tags += [f"bracket:{bracket}", f"round:{values.get('tuner/round')}"]
         attempt = getattr(self.oracle, "_run_times", {}).get(trial.trial_id, 0)
+        summary: dict[str, Any] = {"trial/id": trial.trial_id}
+        if bracket is not None:
+            summary.update(
+                {
+                    "hyperband/bracket": bracket,
+                    "hyperband/round": values.get("tuner/round"),
+                    "hyperband/epochs": values.get("tuner/epochs"),
+                    "hyperband/initial_epoch": values.get("tuner/initial_epoch"),
+                    "hyperband/continued_from": values.get("tuner/trial_id"),
+                }
+            )
         self._trial_run = TrialRun.open(
             self._init_kwargs,
             trial_dir=self.get_trial_dir(trial.trial_id),
@@ -157,18 +168,15 @@ class WandbTuner(kt.Tuner):
             group=self.wandb_group,
             config=config,
             tags=tags,
+            summary=summary,
+            objective=(self.oracle.objective.name, self._direction()),
         )
-        run = self._trial_run.run
-        if run is None:
-            return
-        run.define_metric(self.oracle.objective.name, summary=self._direction())
-        run.summary["trial/id"] = trial.trial_id
-        if bracket is not None:
-            run.summary["hyperband/bracket"] = bracket
-            run.summary["hyperband/round"] = values.get("tuner/round")
-            run.summary["hyperband/epochs"] = values.get("tuner/epochs")
-            run.summary["hyperband/initial_epoch"] = values.get("tuner/initial_epoch")
-            run.summary["hyperband/continued_from"] = values.get("tuner/trial_id")
+        if self._trial_run.run is not None and "settings" not in self._init_kwargs:
+            # The package list is the same for every trial of a search: record it once.
+            # Listing it costs more than the rest of a run's start together.
+            import wandb
+
+            self._init_kwargs["settings"] = wandb.Settings(x_save_requirements=False)
 
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         values = trial.hyperparameters.values
@@ -188,9 +196,14 @@ class WandbTuner(kt.Tuner):
         results = super().run_trial(trial, *args, **kwargs)
         if run is not None and isinstance(results, list) and len(results) > 1:
             name = self.oracle.objective.name
-            for index, result in enumerate(results):
-                score = tuner_utils.convert_to_metrics_dict(result, self.oracle.objective)
-                run.summary[f"execution_{index}/{name}"] = float(score[name])
+            run.summary.update(
+                {
+                    f"execution_{index}/{name}": float(
+                        tuner_utils.convert_to_metrics_dict(result, self.oracle.objective)[name]
+                    )
+                    for index, result in enumerate(results)
+                }
+            )
         return results
 
     def _build_hypermodel(self, hp: kt.HyperParameters) -> keras.Model:

@@ -68,6 +68,8 @@ def test_every_trial_is_one_run_with_its_config_and_the_oracles_score(
         assert run.metrics["val_accuracy"].summary.max
         record = json.loads((Path(tuner.get_trial_dir(trial_id)) / RUN_RECORD).read_text())
         assert record["run_id"] == run.run_id and record["exit_code"] == 0
+    # The package list is the same for every trial: only the search's first run records it.
+    assert len(list(wandb_env.glob("wandb/offline-run-*/files/requirements.txt"))) == 1
 
 
 @pytest.mark.parametrize("name", sorted(ORACLES))
