@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ class TrialRun:
         self.run = run
         self.record_path = record_path
         self.record = record
+        self._started = time.monotonic()
 
     @classmethod
     def open(
@@ -82,6 +85,7 @@ class TrialRun:
             "project": kwargs.get("project"),
             "entity": kwargs.get("entity"),
             "mode": kwargs.get("mode") if run is not None else "failed",
+            "started": datetime.now(timezone.utc).isoformat(),
         }
         if run is not None:
             run.define_metric(objective[0], summary=objective[1])
@@ -98,6 +102,7 @@ class TrialRun:
     def finish(self, summary: Mapping[str, Any], *, exit_code: int) -> None:
         """Writes the summary, finishes the run with `exit_code` and records it."""
         self.record["exit_code"] = exit_code
+        self.record["duration_s"] = round(time.monotonic() - self._started, 3)
         self._write_record()
         if self.run is None:
             return

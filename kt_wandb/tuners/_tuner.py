@@ -7,7 +7,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import keras_tuner as kt
@@ -20,6 +20,9 @@ from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._oracles import make_oracle, oracle_name
 from kt_wandb.tuners._trial_run import TrialRun
 from kt_wandb.tuners._wandb import SearchIdentity, init_kwargs, resolve_mode, run_id
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["WandbTuner"]
 
@@ -119,7 +122,12 @@ class WandbTuner(kt.Tuner):
         self.oracle_name = oracle_name(oracle_instance)
         self.log_best_model = log_best_model
         self.wandb_mode = mode
-        self.search_id = SearchIdentity(self.project_dir).search_id
+        self.search_id = SearchIdentity(
+            self.project_dir,
+            objective=self.oracle.objective.name,
+            direction=self._direction(),
+            oracle=self.oracle_name,
+        ).search_id
         self.wandb_group = f"{self.project_name}-{self.search_id}"
         self._init_kwargs = init_kwargs(
             project=wandb_project or self.project_name,
@@ -194,16 +202,15 @@ class WandbTuner(kt.Tuner):
                 ),
             ]
         results = super().run_trial(trial, *args, **kwargs)
-        if run is not None and isinstance(results, list) and len(results) > 1:
+        if self._trial_run is not None and isinstance(results, list) and len(results) > 1:
             name = self.oracle.objective.name
-            run.summary.update(
-                {
-                    f"execution_{index}/{name}": float(
-                        tuner_utils.convert_to_metrics_dict(result, self.oracle.objective)[name]
-                    )
-                    for index, result in enumerate(results)
-                }
-            )
+            scores = [
+                float(tuner_utils.convert_to_metrics_dict(result, self.oracle.objective)[name])
+                for result in results
+            ]
+            self._trial_run.record["execution_scores"] = scores
+            if run is not None:
+                run.summary.update({f"execution_{i}/{name}": score for i, score in enumerate(scores)})
         return results
 
     def _build_hypermodel(self, hp: kt.HyperParameters) -> keras.Model:
@@ -245,6 +252,12 @@ class WandbTuner(kt.Tuner):
                 )
                 self._trial_run = None
             raise
+
+    def results_frame(self) -> pd.DataFrame:
+        """The trials as a pandas DataFrame, one row per trial; see `kt_wandb.analysis.results_frame`."""
+        from kt_wandb.analysis import results_frame
+
+        return results_frame(self.project_dir)
 
     # -- helpers ------------------------------------------------------------------------
 

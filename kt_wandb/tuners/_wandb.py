@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 __all__ = [
+    "IDENTITY_FILE",
     "MODES",
     "RESERVED_INIT_KEYS",
     "SearchIdentity",
@@ -38,7 +39,8 @@ RESERVED_INIT_KEYS: Mapping[str, str] = {
 }
 
 _ALPHABET = string.ascii_lowercase + string.digits
-_IDENTITY_FILE = "kt_wandb.json"
+# The file, in the project directory, that names the search.
+IDENTITY_FILE = "kt_wandb.json"
 
 
 def has_credentials(environ: Mapping[str, str] | None = None) -> bool:
@@ -95,25 +97,24 @@ class SearchIdentity:
 
     Args:
         project_dir: The tuner's project directory.
+        **facts: What a reader of the search's records needs to know of it
+            (objective, direction, oracle), written with a new id.
     """
 
-    def __init__(self, project_dir: str | os.PathLike[str]) -> None:
-        self.path = Path(project_dir) / _IDENTITY_FILE
+    def __init__(self, project_dir: str | os.PathLike[str], **facts: Any) -> None:
+        self.path = Path(project_dir) / IDENTITY_FILE
         if self.path.exists():
-            self.search_id = str(json.loads(self.path.read_text())["search_id"])
+            self.facts = json.loads(self.path.read_text())
             self.resumed = True
         else:
-            self.search_id = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+            self.facts = {
+                "search_id": "".join(secrets.choice(_ALPHABET) for _ in range(8)),
+                "created": datetime.now(timezone.utc).isoformat(),
+                **facts,
+            }
             self.resumed = False
-            self.path.write_text(
-                json.dumps(
-                    {
-                        "search_id": self.search_id,
-                        "created": datetime.now(timezone.utc).isoformat(),
-                    },
-                    indent=2,
-                )
-            )
+            self.path.write_text(json.dumps(self.facts, indent=2))
+        self.search_id = str(self.facts["search_id"])
 
 
 def init_kwargs(

@@ -1,0 +1,112 @@
+"""The results table: one row per trial, built from the search's own files.
+
+It reads what KerasTuner writes (`trial_<id>/trial.json`) and what the tuner
+writes beside it (`trial_<id>/wandb_run.json`, `kt_wandb.json`), never W&B, so
+it works after a crash and resume, with W&B disabled, and on a search that
+another process ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["load_trials", "results_frame"]
+
+_RUN_RECORD = "wandb_run.json"  # written by kt_wandb.tuners; read here, never imported
+_IDENTITY_FILE = "kt_wandb.json"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def load_trials(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every trial of a search: KerasTuner's `trial.json` with the W&B run record as `"wandb"`.
+
+    Raises:
+        FileNotFoundError: When `project_dir` holds no trial.
+    """
+    root = Path(project_dir)
+    paths = sorted(root.glob("trial_*/trial.json"))
+    if not paths:
+        raise FileNotFoundError(
+            f"Expected a KerasTuner project directory with trial_*/trial.json files, received "
+            f"{str(root)!r}, which has none. To fix, pass the tuner's `directory` joined with its "
+            f"`project_name`, for example 'runs/digits'."
+        )
+    trials = []
+    for path in paths:
+        trial = json.loads(path.read_text())
+        trial["wandb"] = _read_json(path.parent / _RUN_RECORD)
+        trials.append(trial)
+    return trials
+
+
+def _number(value: Any) -> Any:
+    return float("nan") if value is None else value
+
+
+def results_frame(project_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """The search's trials as a DataFrame, one row per trial in the order they started.
+
+    Columns, in the spirit of scikit-learn's `cv_results_`:
+    `trial_id`, `status`, `param_<name>` for each hyperparameter (NaN where a
+    conditional one is absent), `score` (the objective as the oracle ranked it),
+    `best_step`, `metric_<name>` for each metric at the best step,
+    `execution_<i>_score` where trials ran several executions, `duration_s`, and
+    `wandb_run_id`, `wandb_run_path`, `wandb_url`, `wandb_run_dir`, `wandb_exit_code`.
+    `frame.attrs` holds the search's `objective`, `direction`, `oracle` and `search_id`
+    where the search was run by `WandbTuner`.
+
+    Args:
+        project_dir: The search's project directory (`directory/project_name`).
+
+    Example:
+        >>> frame = results_frame("runs/digits")  # doctest: +SKIP
+        >>> frame.sort_values("score", ascending=False).head()  # doctest: +SKIP
+    """
+    rows = []
+    for trial in load_trials(project_dir):
+        values = trial["hyperparameters"]["values"]
+        row: dict[str, Any] = {"trial_id": trial["trial_id"], "status": trial["status"]}
+        row.update({f"param_{k}": v for k, v in values.items() if not k.startswith("tuner/")})
+        row["score"] = _number(trial.get("score"))
+        row["best_step"] = _number(trial.get("best_step"))
+        for name, tracker in trial["metrics"]["metrics"].items():
+            observations = tracker.get("observations") or []
+            value = observations[-1]["value"][0] if observations else None
+            row[f"metric_{name}"] = _number(value)
+        record = trial["wandb"]
+        for index, score in enumerate(record.get("execution_scores", [])):
+            row[f"execution_{index}_score"] = score
+        row["duration_s"] = _number(record.get("duration_s"))
+        row["wandb_run_id"] = record.get("run_id")
+        row["wandb_run_path"] = record.get("path")
+        row["wandb_url"] = record.get("url")
+        row["wandb_run_dir"] = record.get("run_dir")
+        row["wandb_exit_code"] = _number(record.get("exit_code"))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame = frame[_ordered(frame.columns)]
+    facts = _read_json(Path(project_dir) / _IDENTITY_FILE)
+    frame.attrs.update({k: facts[k] for k in ("objective", "direction", "oracle", "search_id") if k in facts})
+    return frame
+
+
+def _ordered(columns: pd.Index) -> list[str]:
+    """Identity first, then parameters, scores, metrics, and the W&B columns last."""
+
+    def rank(name: str) -> tuple[int, str]:
+        for position, prefix in enumerate(
+            ("trial_id", "status", "param_", "score", "best_step", "execution_", "metric_", "duration_s", "wandb_")
+        ):
+            if name.startswith(prefix):
+                return position, ""
+        return 99, ""  # anything else keeps its order, at the end
+
+    return sorted(columns, key=rank)

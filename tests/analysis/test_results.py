@@ -1,0 +1,86 @@
+"""The results table, from the search's own files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from wandb_log import read_runs
+
+from kt_wandb import WandbTuner
+from kt_wandb.analysis import results_frame
+
+
+def make(tmp_path, build, **kwargs):
+    kwargs.setdefault("max_trials", 3)
+    return WandbTuner(
+        build, objective="val_accuracy", oracle="random", seed=3,
+        directory=str(tmp_path / "search"), project_name="table", **kwargs,
+    )
+
+
+def test_one_row_per_trial_with_params_scores_and_runs(tmp_path, wandb_env, digits, tiny_model):
+    tuner = make(tmp_path, tiny_model, executions_per_trial=2)
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    frame = tuner.results_frame()
+    runs = read_runs(wandb_env)
+    assert len(frame) == 3
+    assert list(frame.columns[:4]) == ["trial_id", "status", "param_units", "param_learning_rate"]
+    assert frame.attrs == {
+        "objective": "val_accuracy", "direction": "max", "oracle": "random", "search_id": tuner.search_id,
+    }
+    for row in frame.itertuples():
+        trial = tuner.oracle.trials[row.trial_id]
+        run = runs[row.wandb_run_id]
+        assert row.param_units == trial.hyperparameters.values["units"]
+        assert row.score == pytest.approx(trial.score) == pytest.approx(run.summary["val_accuracy"])
+        assert row.metric_val_accuracy == pytest.approx(trial.score)
+        assert (row.execution_0_score + row.execution_1_score) / 2 == pytest.approx(row.score)
+        assert row.best_step == trial.best_step
+        assert row.duration_s > 0
+        assert row.wandb_exit_code == 0 and row.wandb_run_dir.endswith(row.wandb_run_id)
+
+
+def test_built_in_another_process_and_with_wandb_disabled(tmp_path, digits, tiny_model):
+    tuner = make(tmp_path, tiny_model, max_trials=2, wandb_mode="disabled")
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    code = (
+        "import sys; from kt_wandb.analysis import results_frame; "
+        "f = results_frame(sys.argv[1]); print(f.to_json(orient='records'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, tuner.project_dir], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    frame = pd.read_json(__import__("io").StringIO(out.stdout))
+    assert list(frame["status"]) == ["COMPLETED", "COMPLETED"]
+    assert frame["wandb_run_dir"].isna().all()  # no run written ...
+    assert frame["score"].notna().all()  # ... and the scores are there all the same
+
+
+def test_failed_trials_and_conditional_parameters_leave_gaps(tmp_path, digits, tiny_model):
+    def build(hp):
+        model = tiny_model(hp)
+        if hp.get("units") == 16:
+            with hp.conditional_scope("units", [16]):
+                hp.Boolean("only_for_16")
+            raise RuntimeError("no 16s")
+        return model
+
+    tuner = WandbTuner(build, objective="val_accuracy", oracle="grid", max_consecutive_failed_trials=10,
+                       directory=str(tmp_path / "s"), project_name="grid")
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    frame = tuner.results_frame()
+    failed = frame[frame.param_units == 16]
+    assert set(failed.status) == {"FAILED"} and failed.score.isna().all()
+    assert failed.wandb_exit_code.eq(1).all()
+    assert frame[frame.param_units == 8].status.eq("COMPLETED").all()
+    # The conditional hyperparameter exists only where its parent's value makes it active.
+    assert frame[frame.param_units == 8].param_only_for_16.isna().all()
+    assert failed.param_only_for_16.notna().all()
+
+
+def test_a_folder_without_trials_says_what_to_pass(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"Expected a KerasTuner project directory.*project_name"):
+        results_frame(tmp_path)
+
