@@ -116,8 +116,16 @@ class WandbTuner(kt.Tuner):
         log_best_model: bool = False,
         **kwargs: Any,
     ) -> None:
+        # Every argument is checked before KerasTuner may overwrite a project directory.
         mode, reason = resolve_mode(wandb_mode)
         oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
+        self._init_kwargs = init_kwargs(
+            project=wandb_project or tuner_kwargs.get("project_name") or "untitled_project",
+            entity=wandb_entity,
+            mode=mode,
+            user_kwargs=dict(wandb_kwargs or {}),
+            directory=str(tuner_kwargs.get("directory") or "."),
+        )
         super().__init__(oracle=oracle_instance, hypermodel=hypermodel, **tuner_kwargs)
         self.oracle_name = oracle_name(oracle_instance)
         self.log_best_model = log_best_model
@@ -128,15 +136,7 @@ class WandbTuner(kt.Tuner):
             direction=self._direction(),
             oracle=self.oracle_name,
         ).search_id
-        self.wandb_group = f"{self.project_name}-{self.search_id}"
-        self._init_kwargs = init_kwargs(
-            project=wandb_project or self.project_name,
-            entity=wandb_entity,
-            mode=mode,
-            user_kwargs=dict(wandb_kwargs or {}),
-            directory=str(self.directory),
-        )
-        self.wandb_group = self._init_kwargs.get("group", self.wandb_group)
+        self.wandb_group = self._init_kwargs.get("group") or f"{self.project_name}-{self.search_id}"
         self._trial_run: TrialRun | None = None
         where = os.path.join(self._init_kwargs["dir"], "wandb")
         print(f"kt-wandb: {reason}; runs of search {self.wandb_group!r} go to {where}.")

@@ -259,3 +259,11 @@ def test_custom_run_trial_can_log_to_the_trials_run(tmp_path, wandb_env, digits,
     (trial,) = tuner.oracle.trials.values()
     assert run.history[0]["custom/accuracy"] == pytest.approx(trial.score)
     assert run.summary["val_accuracy"] == pytest.approx(trial.score)
+
+
+def test_bad_wandb_kwargs_are_refused_before_an_existing_search_is_overwritten(tmp_path, digits, tiny_model):
+    first = make_tuner(tmp_path, tiny_model, max_trials=1)
+    search(first, digits, epochs=1)
+    with pytest.raises(ValueError, match="wandb_kwargs"):
+        make_tuner(tmp_path, tiny_model, overwrite=True, wandb_kwargs={"id": "mine"})
+    assert (Path(first.get_trial_dir("0")) / "trial.json").exists()
