@@ -97,6 +97,7 @@ class WandbTuner(kt.Tuner):
         >>> tuner = WandbTuner(build_model, objective="val_loss", oracle="random",
         ...                    max_trials=2, wandb_mode="disabled",
         ...                    directory=tempfile.mkdtemp(), project_name="demo")
+        kt-wandb: W&B mode 'disabled' (from wandb_mode); ...
         >>> tuner.search(np.ones((16, 4)), np.ones(16), epochs=1,
         ...              validation_split=0.25, verbose=0)
         >>> len(tuner.oracle.trials)

@@ -1,0 +1,19 @@
+"""Each public class's docstring example runs as written."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["kt_wandb.tuners._tuner", "kt_wandb.tuners._logger", "kt_wandb.models._mlp", "kt_wandb.models._cnn"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    result = doctest.testmod(
+        importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )
+    assert result.attempted > 0
+    assert result.failed == 0
