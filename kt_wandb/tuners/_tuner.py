@@ -134,7 +134,7 @@ class WandbTuner(kt.Tuner):
         self.search_id = SearchIdentity(
             self.project_dir,
             objective=self.oracle.objective.name,
-            direction=self._direction(),
+            direction=self.oracle.objective.direction,
             oracle=self.oracle_name,
         ).search_id
         self.wandb_group = self._init_kwargs.get("group") or f"{self.project_name}-{self.search_id}"
@@ -178,7 +178,7 @@ class WandbTuner(kt.Tuner):
             config=config,
             tags=tags,
             summary=summary,
-            objective=(self.oracle.objective.name, self._direction()),
+            objective=(self.oracle.objective.name, self.oracle.objective.direction),
         )
         if self._trial_run.run is not None and "settings" not in self._init_kwargs:
             # The package list is the same for every trial of a search: record it once.
@@ -262,14 +262,11 @@ class WandbTuner(kt.Tuner):
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _direction(self) -> str:
-        return "max" if self.oracle.objective.direction == "max" else "min"
-
     def _objective_summaries(self) -> dict[str, str]:
+        """Each objective's summary for W&B: its direction, "min" or "max"."""
         objective = self.oracle.objective
-        if isinstance(objective, MultiObjective):
-            return {o.name: ("max" if o.direction == "max" else "min") for o in objective.objectives}
-        return {objective.name: self._direction()}
+        parts = objective.objectives if isinstance(objective, MultiObjective) else [objective]
+        return {part.name: part.direction for part in parts}
 
     def _finish_trial(self, trial: Trial) -> None:
         trial_run, self._trial_run = self._trial_run, None
@@ -283,13 +280,15 @@ class WandbTuner(kt.Tuner):
                 summary[name] = done.metrics.get_last_value(name)
             summary[self.oracle.objective.name] = done.score
             summary["best_epoch"] = done.best_step
-            if self.log_best_model and trial_run.run is not None:
-                self._log_model(trial_run.run, done)
         else:
             message = (done.message or "").strip()
             summary["trial/error"] = message.splitlines()[-1] if message else done.status
             summary["trial/traceback"] = message
-        trial_run.finish(summary, exit_code=0 if completed else 1)
+        try:
+            if completed and self.log_best_model and trial_run.run is not None:
+                self._log_model(trial_run.run, done)
+        finally:
+            trial_run.finish(summary, exit_code=0 if completed else 1)
 
     def _log_model(self, run: Any, trial: Trial) -> None:
         import wandb
