@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 
+from kt_wandb._records import IDENTITY_FILE, RUN_RECORD
+
 __all__ = ["load_trials", "results_frame"]
 
-_RUN_RECORD = "wandb_run.json"  # written by kt_wandb.tuners; read here, never imported
-_IDENTITY_FILE = "kt_wandb.json"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def load_trials(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     trials = []
     for path in paths:
         trial = json.loads(path.read_text())
-        trial["wandb"] = _read_json(path.parent / _RUN_RECORD)
+        trial["wandb"] = _read_json(path.parent / RUN_RECORD)
         trials.append(trial)
     return trials
 
@@ -93,7 +93,7 @@ def results_frame(project_dir: str | os.PathLike[str]) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame = frame[_ordered(frame.columns)]
-    facts = _read_json(Path(project_dir) / _IDENTITY_FILE)
+    facts = _read_json(Path(project_dir) / IDENTITY_FILE)
     frame.attrs.update({k: facts[k] for k in ("objective", "direction", "oracle", "search_id") if k in facts})
     return frame
 

@@ -1,8 +1,8 @@
 """The tuner and the oracle registry."""
 
+from kt_wandb._records import RUN_RECORD
 from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._oracles import ORACLES, make_oracle, planned_trials
-from kt_wandb.tuners._trial_run import RUN_RECORD
 from kt_wandb.tuners._tuner import WandbTuner
 
 __all__ = ["ORACLES", "RUN_RECORD", "WandbEpochLogger", "WandbTuner", "make_oracle", "planned_trials"]

@@ -11,10 +11,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUN_RECORD", "TrialRun"]
+from kt_wandb._records import RUN_RECORD
 
-# The file, in each trial's directory, that ties the trial to its W&B run.
-RUN_RECORD = "wandb_run.json"
+__all__ = ["TrialRun"]
 
 _warned_init_failure = False
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from kt_wandb._records import IDENTITY_FILE
+
 __all__ = [
-    "IDENTITY_FILE",
     "MODES",
     "RESERVED_INIT_KEYS",
     "SearchIdentity",
@@ -39,8 +40,6 @@ RESERVED_INIT_KEYS: Mapping[str, str] = {
 }
 
 _ALPHABET = string.ascii_lowercase + string.digits
-# The file, in the project directory, that names the search.
-IDENTITY_FILE = "kt_wandb.json"
 
 
 def has_credentials(environ: Mapping[str, str] | None = None) -> bool:
