@@ -31,7 +31,19 @@ def wandb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(f"WANDB_{name}_DIR", str(root / name.lower()))
     monkeypatch.setenv("NETRC", str(root / "no-netrc"))
     monkeypatch.setenv("HOME", str(root / "home"))
+    (root / "runs").mkdir(parents=True)  # wandb falls back to a temp folder for a missing `dir`
     return root / "runs"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process: this one's, without the token of this process's wandb service.
+
+    wandb exports `WANDB_SERVICE` once it starts its service, and a child that inherits it sends its runs to
+    this process's service; a child should start its own, as it would outside the tests.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env.update(extra)
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import child_env
 from wandb_log import read_runs
 
 from kt_wandb.cli import main
@@ -17,7 +18,7 @@ from kt_wandb.cli import main
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kt_wandb.cli", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=900, env=os.environ.copy(),
+        cwd=cwd, capture_output=True, text=True, timeout=900, env=child_env(),
     )
 
 
@@ -66,3 +67,21 @@ def test_the_commands_choices_are_the_registries():
 
     assert ORACLE_NAMES == tuple(sorted(ORACLES))
     assert MODEL_NAMES == tuple(sorted(HYPERMODELS))
+
+
+def test_runs_land_in_a_relative_directory_also_through_another_processs_wandb_service(tmp_path, wandb_env):
+    import wandb
+
+    # This process's wandb service is running and exported in WANDB_SERVICE, as in a notebook or a
+    # script that already used wandb; the child inherits it, and the service has another working directory.
+    with wandb.init(project="parent", dir=wandb_env, mode="offline"):
+        pass
+    assert "WANDB_SERVICE" in os.environ
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_DIR"}
+    result = subprocess.run(
+        [sys.executable, "-m", "kt_wandb.cli", "search", "--oracle", "random", "--max-trials", "2",
+         "--epochs", "1", "--directory", "rel", "--project-name", "s"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(read_runs(tmp_path / "rel" / "wandb")) == 2

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+from conftest import child_env
 from wandb_log import read_runs
 
 SCRIPT = textwrap.dedent(
@@ -39,7 +40,7 @@ def test_a_search_under_jax_logs_every_trial(tmp_path, wandb_env):
         pytest.skip("jax is not installed (pip install -e '.[test]')")
     script = tmp_path / "search.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    env = child_env(KERAS_BACKEND="jax")
     result = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "search")],
         capture_output=True, text=True, timeout=600, env=env,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import child_env
 from wandb_log import read_runs
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -21,7 +21,7 @@ def test_the_readme_example_runs_unchanged(tmp_path, wandb_env):
     script.write_text(example)
     result = subprocess.run(
         [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
-        timeout=900, env=os.environ.copy(),
+        timeout=900, env=child_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "'units':" in result.stdout

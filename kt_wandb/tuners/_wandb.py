@@ -141,7 +141,8 @@ def init_kwargs(
         "entity": entity,
         "mode": mode,
         "job_type": "trial",
-        "dir": os.environ.get("WANDB_DIR") or directory,
+        # Absolute: the wandb service that writes the files may run in another working directory.
+        "dir": os.path.abspath(os.environ.get("WANDB_DIR") or directory),
     }
     kwargs.update(user_kwargs)
     return kwargs
