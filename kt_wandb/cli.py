@@ -57,7 +57,25 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--overwrite", action="store_true", help="start afresh instead of resuming a search of this name"
     )
+    report = commands.add_parser(
+        "report",
+        help="write the offline HTML comparison report of a search",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    report.add_argument("project_dir", help="the search's folder (directory/project_name)")
+    report.add_argument("-o", "--output", default=None, help="the HTML file (default: report.html in project_dir)")
     return parser
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    from kt_wandb.analysis import write_report
+
+    try:
+        path = write_report(args.project_dir, args.output)
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from exc
+    print(f"report: {path}")
+    return 0
 
 
 def _progress_tuner(**kwargs: Any) -> Any:
@@ -141,6 +159,7 @@ def _report(tuner: Any, data: Any, seconds: float) -> None:
             print(f"  {key} = {value}")
     wandb_dir = os.path.join(tuner._init_kwargs["dir"], "wandb")
     print(f"trials: {tuner.project_dir}")
+    print(f"report: {tuner.report()}  (open it in a browser; no network needed)")
     if tuner.wandb_mode == "offline":
         print(f"W&B runs (offline): {wandb_dir}")
         print(f"upload them with:  wandb sync {wandb_dir}/offline-run-*-{tuner.search_id}-*")
@@ -155,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = _parser().parse_args(argv)
     try:
-        return _search(args)
+        return _report_command(args) if args.command == "report" else _search(args)
     except ValueError as exc:
         print(f"kt-wandb: error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ import pandas as pd
 
 from kt_wandb._records import IDENTITY_FILE, RUN_RECORD
 
-__all__ = ["load_trials", "results_frame"]
+__all__ = ["learning_curves", "load_trials", "results_frame"]
 
 
 
@@ -55,9 +55,12 @@ def results_frame(project_dir: str | os.PathLike[str]) -> pd.DataFrame:
     """The search's trials as a DataFrame, one row per trial in the order they started.
 
     Columns, in the spirit of scikit-learn's `cv_results_`:
-    `trial_id`, `status`, `param_<name>` for each hyperparameter (NaN where a
-    conditional one is absent), `score` (the objective as the oracle ranked it),
-    `best_step`, `metric_<name>` for each metric at the best step,
+    `trial_id`, `status`, `error` (the last line of a failed trial's error),
+    `param_<name>` for each hyperparameter (NaN where a conditional one is absent),
+    `score` (the objective as the oracle ranked it),
+    `best_step`, `metric_<name>` for each metric at the best step, `best_<name>`
+    for each metric's best epoch (by the metric's direction; with several
+    executions, the mean of each execution's best),
     `execution_<i>_score` where trials ran several executions, `duration_s`, and
     `wandb_run_id`, `wandb_run_path`, `wandb_url`, `wandb_run_dir`, `wandb_exit_code`.
     `frame.attrs` holds the search's `objective`, `direction`, `oracle` and `search_id`
@@ -74,6 +77,8 @@ def results_frame(project_dir: str | os.PathLike[str]) -> pd.DataFrame:
     for trial in load_trials(project_dir):
         values = trial["hyperparameters"]["values"]
         row: dict[str, Any] = {"trial_id": trial["trial_id"], "status": trial["status"]}
+        message = (trial.get("message") or "").strip()
+        row["error"] = message.splitlines()[-1] if message else None
         row.update({f"param_{k}": v for k, v in values.items() if not k.startswith("tuner/")})
         row["score"] = _number(trial.get("score"))
         row["best_step"] = _number(trial.get("best_step"))
@@ -82,6 +87,7 @@ def results_frame(project_dir: str | os.PathLike[str]) -> pd.DataFrame:
             value = observations[-1]["value"][0] if observations else None
             row[f"metric_{name}"] = _number(value)
         record = trial["wandb"]
+        row.update(_best_values(record.get("history", []), trial["metrics"]["metrics"]))
         for index, score in enumerate(record.get("execution_scores", [])):
             row[f"execution_{index}_score"] = score
         row["duration_s"] = _number(record.get("duration_s"))
@@ -103,10 +109,41 @@ def _ordered(columns: pd.Index) -> list[str]:
 
     def rank(name: str) -> tuple[int, str]:
         for position, prefix in enumerate(
-            ("trial_id", "status", "param_", "score", "best_step", "execution_", "metric_", "duration_s", "wandb_")
+            (
+                "trial_id", "status", "error", "param_", "score", "best_step", "execution_", "metric_", "best_",
+                "duration_s", "wandb_",
+            )
         ):
             if name.startswith(prefix):
                 return position, ""
         return 99, ""  # anything else keeps its order, at the end
 
     return sorted(columns, key=rank)
+
+
+def _best_values(history: list[list[dict[str, float]]], trackers: dict[str, Any]) -> dict[str, float]:
+    """Each tracked metric's best epoch value, averaged over the executions."""
+    best: dict[str, float] = {}
+    for name, tracker in trackers.items():
+        pick = max if tracker.get("direction") == "max" else min
+        per_execution = [
+            pick(values)
+            for curve in history
+            if (values := [epoch[name] for epoch in curve if name in epoch and epoch[name] == epoch[name]])
+        ]
+        if per_execution:
+            best[f"best_{name}"] = sum(per_execution) / len(per_execution)
+    return best
+
+
+def learning_curves(project_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """Every epoch of every trial, long format: `trial_id`, `execution`, `epoch`, `metric`, `value`."""
+    rows = [
+        (trial["trial_id"], execution, epoch["epoch"], name, value)
+        for trial in load_trials(project_dir)
+        for execution, curve in enumerate(trial["wandb"].get("history", []))
+        for epoch in curve
+        for name, value in epoch.items()
+        if name != "epoch"
+    ]
+    return pd.DataFrame(rows, columns=["trial_id", "execution", "epoch", "metric", "value"])

@@ -91,17 +91,24 @@ class WandbEpochLogger(keras.callbacks.Callback):
             self._active.define_metric(f"{self.prefix}/{name}", step_metric=step, summary=summary)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        if self._active is None:
-            return
-        data: dict[str, float] = {}
+        if self._active is not None:
+            self._log(epoch, self.epoch_metrics(logs))
+
+    def epoch_metrics(self, logs: Mapping[str, Any] | None) -> dict[str, float]:
+        """The epoch's scalar metrics as floats, with the learning rate where asked for."""
+        metrics = {}
         for name, value in (logs or {}).items():
             number = _scalar(value)
             if number is not None:
-                data[f"{self.prefix}/{name}"] = number
+                metrics[name] = number
         if self.log_learning_rate:
             rate = self._learning_rate()
             if rate is not None:
-                data[f"{self.prefix}/learning_rate"] = rate
+                metrics["learning_rate"] = rate
+        return metrics
+
+    def _log(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        data: dict[str, float] = {f"{self.prefix}/{name}": value for name, value in metrics.items()}
         data[f"{self.prefix}/epoch"] = epoch
         self._active.log(data)
 

@@ -38,19 +38,33 @@ def _weights_only() -> Iterator[None]:
         yield
 
 
-class _ExecutionLogger(WandbEpochLogger):
-    """Gives each execution of a trial its own keys: `epoch/…`, or `execution_<i>/…`."""
+class _TrialLogger(WandbEpochLogger):
+    """Records each epoch in the trial's record and, where there is a run, logs it to W&B.
 
-    def __init__(self, run: Any, *, executions: int, summaries: Mapping[str, str]) -> None:
-        super().__init__(run, summaries=summaries)
+    Each execution of a trial gets its own keys: `epoch/…`, or `execution_<i>/…`.
+    """
+
+    def __init__(self, trial_run: TrialRun, *, executions: int, summaries: Mapping[str, str]) -> None:
+        super().__init__(trial_run.run, summaries=summaries)
+        self.trial_run = trial_run
         self.executions = executions
         self.started = [0]  # shared by the copies KerasTuner makes per execution
+        self.curve: list[dict[str, float]] = []
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         index = self.started[0]
         self.started[0] += 1
         self.prefix = "epoch" if self.executions == 1 else f"execution_{index}"
-        super().on_train_begin(logs)
+        self.curve = []
+        self.trial_run.record.setdefault("history", []).append(self.curve)
+        if self.run is not None:
+            super().on_train_begin(logs)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        metrics = self.epoch_metrics(logs)
+        self.curve.append({"epoch": epoch, **metrics})
+        if self._active is not None:
+            self._log(epoch, metrics)
 
 
 class WandbTuner(kt.Tuner):
@@ -193,11 +207,11 @@ class WandbTuner(kt.Tuner):
             kwargs["epochs"] = values["tuner/epochs"]
             kwargs["initial_epoch"] = values["tuner/initial_epoch"]
         run = self.wandb_run
-        if run is not None:
+        if self._trial_run is not None:
             kwargs["callbacks"] = [
                 *(kwargs.get("callbacks") or []),
-                _ExecutionLogger(
-                    run,
+                _TrialLogger(
+                    self._trial_run,
                     executions=self.executions_per_trial,
                     summaries=self._objective_summaries(),
                 ),
@@ -259,6 +273,15 @@ class WandbTuner(kt.Tuner):
         from kt_wandb.analysis import results_frame
 
         return results_frame(self.project_dir)
+
+    def report(self, path: str | os.PathLike[str] | None = None) -> str:
+        """Writes the offline comparison report (`report.html` in the project directory by default).
+
+        See `kt_wandb.analysis.write_report`. Returns the path written.
+        """
+        from kt_wandb.analysis import write_report
+
+        return str(write_report(self.project_dir, path, seed=getattr(self.oracle, "seed", None) or 0))
 
     # -- helpers ------------------------------------------------------------------------
 

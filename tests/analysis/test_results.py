@@ -7,6 +7,7 @@ import sys
 
 import pandas as pd
 import pytest
+from conftest import child_env
 from wandb_log import read_runs
 
 from kt_wandb import WandbTuner
@@ -27,7 +28,7 @@ def test_one_row_per_trial_with_params_scores_and_runs(tmp_path, wandb_env, digi
     frame = tuner.results_frame()
     runs = read_runs(wandb_env)
     assert len(frame) == 3
-    assert list(frame.columns[:4]) == ["trial_id", "status", "param_units", "param_learning_rate"]
+    assert list(frame.columns[:5]) == ["trial_id", "status", "error", "param_units", "param_learning_rate"]
     assert frame.attrs == {
         "objective": "val_accuracy", "direction": "max", "oracle": "random", "search_id": tuner.search_id,
     }
@@ -50,7 +51,9 @@ def test_built_in_another_process_and_with_wandb_disabled(tmp_path, digits, tiny
         "import sys; from kt_wandb.analysis import results_frame; "
         "f = results_frame(sys.argv[1]); print(f.to_json(orient='records'))"
     )
-    out = subprocess.run([sys.executable, "-c", code, tuner.project_dir], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, tuner.project_dir], capture_output=True, text=True, env=child_env()
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     frame = pd.read_json(__import__("io").StringIO(out.stdout))
     assert list(frame["status"]) == ["COMPLETED", "COMPLETED"]
