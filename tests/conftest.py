@@ -18,12 +18,10 @@ import pytest
 WANDB_VARIABLES = ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_IDENTITY_TOKEN_FILE")
 
 
-@pytest.fixture(autouse=True)
-def wandb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """W&B offline, with every file it writes below `tmp_path`; returns its runs' folder."""
+def isolate_wandb(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
+    """W&B offline, with every file it writes below `root`; returns its runs' folder."""
     for name in WANDB_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    root = tmp_path / "wandb-env"
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(root / "runs"))
@@ -31,8 +29,14 @@ def wandb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(f"WANDB_{name}_DIR", str(root / name.lower()))
     monkeypatch.setenv("NETRC", str(root / "no-netrc"))
     monkeypatch.setenv("HOME", str(root / "home"))
-    (root / "runs").mkdir(parents=True)  # wandb falls back to a temp folder for a missing `dir`
+    (root / "runs").mkdir(parents=True, exist_ok=True)  # wandb falls back to a temp folder for a missing `dir`
     return root / "runs"
+
+
+@pytest.fixture(autouse=True)
+def wandb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's W&B files below its `tmp_path`; returns the runs' folder."""
+    return isolate_wandb(monkeypatch, tmp_path / "wandb-env")
 
 
 def child_env(**extra: str) -> dict[str, str]:

@@ -50,7 +50,7 @@ def _space(trials: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def report_data(project_dir: str | os.PathLike[str], *, seed: int = 0) -> ReportData:
     """Reads a search's records and computes the table, curves and importance of its report."""
     trials = load_trials(project_dir)
-    frame = results_frame(project_dir)
+    frame = results_frame(project_dir, trials=trials)
     objective = frame.attrs.get("objective", "score")
     direction = frame.attrs.get("direction", "max")
     completed = frame[np.isfinite(pd.to_numeric(frame["score"], errors="coerce"))]
@@ -58,7 +58,7 @@ def report_data(project_dir: str | os.PathLike[str], *, seed: int = 0) -> Report
     return ReportData(
         title=Path(project_dir).resolve().name,
         frame=frame,
-        curves=learning_curves(project_dir),
+        curves=learning_curves(project_dir, trials=trials),
         importance=importance,
         space=_space(trials),
         objective=objective,
@@ -67,8 +67,10 @@ def report_data(project_dir: str | os.PathLike[str], *, seed: int = 0) -> Report
 
 
 def _label(value: Any) -> str:
-    # Plotly reads a few HTML tags in labels: escaped, a value shows as the text it is.
-    return html.escape(str(value))
+    # Plotly reads a few HTML tags in titles, legends and bar labels: escaped, a value shows as the
+    # text it is. (Parallel-coordinates axes show their text as it is, so they take it unescaped; plotly
+    # escapes '<' in the JSON it embeds either way.)
+    return html.escape(str(value), quote=False)
 
 
 def _dimension(name: str, values: pd.Series, config: dict[str, Any]) -> dict[str, Any]:
@@ -81,16 +83,16 @@ def _dimension(name: str, values: pd.Series, config: dict[str, Any]) -> dict[str
         if values.isna().any():
             labels.append(ABSENT)
         return {
-            "label": _label(name),
+            "label": name,
             "values": codes.astype(float).tolist(),
             "tickvals": list(range(len(labels))),
-            "ticktext": [_label(text) for text in labels],
+            "ticktext": labels,
         }
     log = config.get("sampling") == "log" and bool((numeric.dropna() > 0).all())
     shown = np.log10(numeric) if log else numeric
     low, high = float(shown.min()), float(shown.max())
     span = high - low or 1.0
-    dimension: dict[str, Any] = {"label": _label(name + (" (log)" if log else ""))}
+    dimension: dict[str, Any] = {"label": name + (" (log)" if log else "")}
     ticks = list(np.linspace(low, high, 5)) if high > low else [low]
     if log:
         dimension["tickvals"] = ticks
@@ -104,54 +106,52 @@ def _dimension(name: str, values: pd.Series, config: dict[str, Any]) -> dict[str
     return dimension
 
 
-def _parallel_coordinates(data: ReportData) -> Any:
-    import plotly.graph_objects as go
-
+def _parallel_coordinates(data: ReportData) -> dict[str, Any]:
     completed = data.frame[np.isfinite(pd.to_numeric(data.frame["score"], errors="coerce"))]
     params = [c for c in completed.columns if c.startswith("param_")]
     dimensions = [_dimension(c[len("param_") :], completed[c], data.space.get(c[len("param_") :], {})) for c in params]
     scores = completed["score"].astype(float)
-    objective_axis: dict[str, Any] = {"label": _label(data.objective), "values": scores.tolist()}
+    objective_axis: dict[str, Any] = {"label": data.objective, "values": scores.tolist()}
     if data.direction == "min":  # the better trials at the top, as for a maximised objective
         objective_axis["range"] = [float(scores.max()), float(scores.min())]
     dimensions.append(objective_axis)
-    figure = go.Figure(
-        go.Parcoords(
-            line={
-                "color": scores.tolist(),
-                "colorscale": "Viridis",
-                "reversescale": data.direction == "min",
-                "showscale": True,
-                "colorbar": {"title": {"text": _label(data.objective)}},
-            },
-            dimensions=dimensions,
-        )
-    )
-    figure.update_layout(title=f"{len(completed)} completed trials (drag along an axis to filter)", height=480)
-    return figure
+    trace = {
+        "type": "parcoords",
+        "line": {
+            "color": scores.tolist(),
+            "colorscale": "Viridis",
+            "reversescale": data.direction == "min",
+            "showscale": True,
+            "colorbar": {"title": {"text": _label(data.objective)}},
+        },
+        "dimensions": dimensions,
+    }
+    title = f"{len(completed)} completed trials (drag along an axis to filter)"
+    return {"data": [trace], "layout": {"title": {"text": title}, "height": 480}}
 
 
-def _importance_bars(data: ReportData) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("importance", "correlation"), shared_yaxes=True)
+def _importance_bars(data: ReportData) -> dict[str, Any]:
     importance = data.importance if data.importance is not None else pd.DataFrame(
         columns=["parameter", "importance", "correlation"]
     )
     ordered = importance.iloc[::-1]
     names = [_label(p) for p in ordered["parameter"]]
-    figure.add_trace(go.Bar(x=ordered["importance"], y=names, orientation="h", name="importance"), 1, 1)
     colors = ["#2a9d8f" if (c == c and c >= 0) else "#e76f51" for c in ordered["correlation"]]
-    figure.add_trace(
-        go.Bar(x=ordered["correlation"], y=names, orientation="h", name="correlation", marker_color=colors), 1, 2
-    )
-    figure.update_layout(
-        title=f"What drives {_label(data.objective)} (random forest, as W&B's parameter-importance panel)",
-        showlegend=False,
-        height=max(260, 28 * len(names) + 120),
-    )
-    return figure
+    traces = [
+        {"type": "bar", "orientation": "h", "name": "importance", "x": ordered["importance"].tolist(), "y": names,
+         "xaxis": "x", "yaxis": "y"},
+        {"type": "bar", "orientation": "h", "name": "correlation", "x": ordered["correlation"].tolist(), "y": names,
+         "marker": {"color": colors}, "xaxis": "x2", "yaxis": "y"},
+    ]
+    layout = {
+        "title": {"text": f"What drives {_label(data.objective)} (random forest, as W&B's parameter-importance panel)"},
+        "showlegend": False,
+        "height": max(260, 28 * len(names) + 120),
+        "xaxis": {"domain": [0, 0.45], "title": {"text": "importance"}},
+        "xaxis2": {"domain": [0.55, 1], "title": {"text": "correlation"}, "range": [-1, 1]},
+        "yaxis": {"automargin": True},
+    }
+    return {"data": traces, "layout": layout}
 
 
 def _curve_metric(data: ReportData) -> str | None:
@@ -162,37 +162,45 @@ def _curve_metric(data: ReportData) -> str | None:
     return next(iter(sorted(metrics)), None)
 
 
-def _learning_curves(data: ReportData) -> Any:
-    import plotly.graph_objects as go
-
-    figure = go.Figure()
+def _learning_curves(data: ReportData) -> dict[str, Any]:
     metric = _curve_metric(data)
+    traces = []
     if metric is not None:
         chosen = data.curves[data.curves["metric"] == metric]
         for (trial_id, execution), curve in chosen.groupby(["trial_id", "execution"], sort=True):
             name = f"trial {trial_id}" + (f" #{execution}" if execution else "")
-            figure.add_trace(
-                go.Scattergl(x=curve["epoch"], y=curve["value"], mode="lines", name=_label(name), opacity=0.7)
+            traces.append(
+                {"type": "scattergl", "mode": "lines", "opacity": 0.7, "name": _label(name),
+                 "x": curve["epoch"].tolist(), "y": curve["value"].tolist()}
             )
-    figure.update_layout(
-        title=f"Learning curves: {_label(metric or 'no epochs recorded')}",
-        xaxis_title="epoch",
-        yaxis_title=_label(metric or ""),
-        height=420,
-        showlegend=len(figure.data) <= 30,
-    )
-    return figure
+    layout = {
+        "title": {"text": f"Learning curves: {_label(metric or 'no epochs recorded')}"},
+        "xaxis": {"title": {"text": "epoch"}},
+        "yaxis": {"title": {"text": _label(metric or "")}},
+        "height": 420,
+        "showlegend": len(traces) <= 30,
+    }
+    return {"data": traces, "layout": layout}
 
 
 def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
-    return html.escape(str(value))
+    return html.escape(str(value), quote=False)
 
 
-def _run_link(row: pd.Series) -> str:
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _sort_key(value: Any) -> str:
+    """What the table sorts a cell by: the full value, empty where there is none."""
+    return "" if _missing(value) else html.escape(str(value), quote=True)
+
+
+def _run_link(row: dict[str, Any]) -> str:
     run_id = row.get("wandb_run_id")
     if not isinstance(run_id, str):
         return ""
@@ -213,10 +221,8 @@ def _table(data: ReportData) -> str:
     ]
     head = "".join(f"<th>{html.escape(c.removeprefix('param_'))}</th>" for c in shown) + "<th>W&amp;B run</th>"
     rows = []
-    for _, row in frame.iterrows():
-        cells = "".join(
-            f'<td data-value="{html.escape(str(row[c]), quote=True)}">{_cell(row[c])}</td>' for c in shown
-        )
+    for row in frame.to_dict("records"):
+        cells = "".join(f'<td data-value="{_sort_key(row[c])}">{_cell(row[c])}</td>' for c in shown)
         rows.append(f"<tr>{cells}<td>{_run_link(row)}</td></tr>")
     return f'<table id="trials"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
@@ -230,6 +236,7 @@ document.querySelectorAll('#trials th').forEach(function (th, column) {
     th.dataset.order = ascending ? 'asc' : 'desc';
     rows.sort(function (a, b) {
       var x = a.cells[column].dataset.value, y = b.cells[column].dataset.value;
+      if ((x === '') !== (y === '')) { return x === '' ? 1 : -1; }  // missing values last, both ways
       var nx = parseFloat(x), ny = parseFloat(y);
       var order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
       return ascending ? order : -order;
@@ -278,8 +285,14 @@ def write_report(
         ("importance", _importance_bars(data)),
         ("curves", _learning_curves(data)),
     ]
+    import plotly.io
+
+    # Plain figure dicts, not validated trace by trace: a 1,000-trial report stays fast.
     parts = [
-        figure.to_html(full_html=False, include_plotlyjs=(index == 0), div_id=name, config={"responsive": True})
+        plotly.io.to_html(
+            figure, full_html=False, include_plotlyjs=(index == 0), div_id=name,
+            config={"responsive": True}, validate=False,
+        )
         for index, (name, figure) in enumerate(figures)
     ]
     frame = data.frame

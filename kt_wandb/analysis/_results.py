@@ -51,7 +51,9 @@ def _number(value: Any) -> Any:
     return float("nan") if value is None else value
 
 
-def results_frame(project_dir: str | os.PathLike[str]) -> pd.DataFrame:
+def results_frame(
+    project_dir: str | os.PathLike[str], *, trials: list[dict[str, Any]] | None = None
+) -> pd.DataFrame:
     """The search's trials as a DataFrame, one row per trial in the order they started.
 
     Columns, in the spirit of scikit-learn's `cv_results_`:
@@ -68,20 +70,21 @@ def results_frame(project_dir: str | os.PathLike[str]) -> pd.DataFrame:
 
     Args:
         project_dir: The search's project directory (`directory/project_name`).
+        trials: Its trials, where `load_trials` already read them.
 
     Example:
         >>> frame = results_frame("runs/digits")  # doctest: +SKIP
         >>> frame.sort_values("score", ascending=False).head()  # doctest: +SKIP
     """
     rows = []
-    for trial in load_trials(project_dir):
+    for trial in trials if trials is not None else load_trials(project_dir):
         values = trial["hyperparameters"]["values"]
         row: dict[str, Any] = {"trial_id": trial["trial_id"], "status": trial["status"]}
         message = (trial.get("message") or "").strip()
         row["error"] = message.splitlines()[-1] if message else None
         row.update({f"param_{k}": v for k, v in values.items() if not k.startswith("tuner/")})
         row["score"] = _number(trial.get("score"))
-        row["best_step"] = _number(trial.get("best_step"))
+        row["best_step"] = _number(trial.get("best_step") if trial.get("score") is not None else None)
         for name, tracker in trial["metrics"]["metrics"].items():
             observations = tracker.get("observations") or []
             value = observations[-1]["value"][0] if observations else None
@@ -136,11 +139,16 @@ def _best_values(history: list[list[dict[str, float]]], trackers: dict[str, Any]
     return best
 
 
-def learning_curves(project_dir: str | os.PathLike[str]) -> pd.DataFrame:
-    """Every epoch of every trial, long format: `trial_id`, `execution`, `epoch`, `metric`, `value`."""
+def learning_curves(
+    project_dir: str | os.PathLike[str], *, trials: list[dict[str, Any]] | None = None
+) -> pd.DataFrame:
+    """Every epoch of every trial, long format: `trial_id`, `execution`, `epoch`, `metric`, `value`.
+
+    `trials` are the search's trials, where `load_trials` already read them.
+    """
     rows = [
         (trial["trial_id"], execution, epoch["epoch"], name, value)
-        for trial in load_trials(project_dir)
+        for trial in (trials if trials is not None else load_trials(project_dir))
         for execution, curve in enumerate(trial["wandb"].get("history", []))
         for epoch in curve
         for name, value in epoch.items()
