@@ -64,7 +64,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("project_dir", help="the search's folder (directory/project_name)")
     report.add_argument("-o", "--output", default=None, help="the HTML file (default: report.html in project_dir)")
+    panels = commands.add_parser(
+        "panels",
+        help="save a W&B report with parallel-coordinates and importance panels of a synced search",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    panels.add_argument("project_dir", help="the search's folder (directory/project_name)")
+    panels.add_argument("--entity", default=None, help="W&B entity (default: the runs' own)")
+    panels.add_argument("--project", default=None, help="W&B project (default: the runs' own)")
     return parser
+
+
+def _panels_command(args: argparse.Namespace) -> int:
+    from kt_wandb.analysis import publish_panels
+
+    print(f"W&B report: {publish_panels(args.project_dir, entity=args.entity, project=args.project)}")
+    return 0
 
 
 def _report_command(args: argparse.Namespace) -> int:
@@ -174,8 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = _parser().parse_args(argv)
     try:
-        return _report_command(args) if args.command == "report" else _search(args)
-    except ValueError as exc:
+        command = {"report": _report_command, "panels": _panels_command, "search": _search}[args.command]
+        return command(args)
+    except (ValueError, ImportError) as exc:
         print(f"kt-wandb: error: {exc}", file=sys.stderr)
         return 2
 

@@ -26,6 +26,9 @@ def check_search(result: subprocess.CompletedProcess[str], runs_dir: Path, proje
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "best hyperparameters:" in out and "wandb sync" in out
+    (report,) = re.findall(r"^report: (\S+)", out, flags=re.M)
+    cwd = project_dir.parents[1]  # the commands run in the folder that holds --directory
+    assert (cwd / report).samefile(project_dir / "report.html")
     progress = re.findall(r"^trial (\d+)/(\d+)", out, flags=re.M)
     assert progress and progress[-1][0] == progress[-1][1]  # counted up to the plan
     runs = read_runs(runs_dir)

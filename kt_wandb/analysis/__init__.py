@@ -1,18 +1,24 @@
-"""Analysis of a search's records: the results table, parameter importance and the offline report.
+"""Analysis of a search's records: results table, parameter importance, offline report, W&B panels.
 
 Reads only what a search wrote to its project directory; imports nothing from `kt_wandb.tuners`.
 """
 
 from kt_wandb.analysis._importance import design_matrix, parameter_importance
+from kt_wandb.analysis._panels import PanelColumn, PanelSpec, build_wandb_report, panel_spec, publish_panels
 from kt_wandb.analysis._report import ReportData, report_data, write_report
 from kt_wandb.analysis._results import learning_curves, load_trials, results_frame
 
 __all__ = [
+    "PanelColumn",
+    "PanelSpec",
     "ReportData",
+    "build_wandb_report",
     "design_matrix",
     "learning_curves",
     "load_trials",
+    "panel_spec",
     "parameter_importance",
+    "publish_panels",
     "report_data",
     "results_frame",
     "write_report",

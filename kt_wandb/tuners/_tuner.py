@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -93,6 +94,10 @@ class WandbTuner(kt.Tuner):
             the tuner's `directory`.
         log_best_model: Also log each completed trial's best model as a W&B
             artifact of type "model".
+        wandb_panels: At the end of an online search, save a W&B report with a
+            parallel-coordinates and a parameter-importance panel of this
+            search's runs (needs `kt-wandb[panels]`); offline, print the command
+            that does it after `wandb sync`.
         **kwargs: The oracle's arguments (`max_trials`, `max_epochs`, `factor`,
             `seed`, ...) and `kt.Tuner`'s (`directory`, `project_name`,
             `overwrite`, `executions_per_trial`, `max_model_size`, ...).
@@ -129,6 +134,7 @@ class WandbTuner(kt.Tuner):
         wandb_mode: str | None = None,
         wandb_kwargs: Mapping[str, Any] | None = None,
         log_best_model: bool = False,
+        wandb_panels: bool = True,
         **kwargs: Any,
     ) -> None:
         # Every argument is checked before KerasTuner may overwrite a project directory.
@@ -144,6 +150,7 @@ class WandbTuner(kt.Tuner):
         super().__init__(oracle=oracle_instance, hypermodel=hypermodel, **tuner_kwargs)
         self.oracle_name = oracle_name(oracle_instance)
         self.log_best_model = log_best_model
+        self.wandb_panels = wandb_panels
         self.wandb_mode = mode
         self.search_id = SearchIdentity(
             self.project_dir,
@@ -267,6 +274,22 @@ class WandbTuner(kt.Tuner):
                 )
                 self._trial_run = None
             raise
+
+    def on_search_end(self) -> None:
+        super().on_search_end()
+        if not self.wandb_panels or self.wandb_mode == "disabled" or not self.oracle.trials:
+            return
+        if self.wandb_mode == "offline":
+            print(f"kt-wandb: after `wandb sync`, add the comparison panels in W&B with: "
+                  f"kt-wandb panels {self.project_dir}")
+            return
+        from kt_wandb.analysis import publish_panels
+
+        try:
+            print(f"kt-wandb: comparison panels in W&B: {publish_panels(self.project_dir)}")
+        except Exception as exc:  # the search is done; the panels can be made later
+            print(f"kt-wandb: could not save the W&B panels ({type(exc).__name__}: {exc}); "
+                  f"retry with: kt-wandb panels {self.project_dir}", file=sys.stderr)
 
     def results_frame(self) -> pd.DataFrame:
         """The trials as a pandas DataFrame, one row per trial; see `kt_wandb.analysis.results_frame`."""
