@@ -87,3 +87,15 @@ def test_a_folder_without_trials_says_what_to_pass(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"Expected a KerasTuner project directory.*project_name"):
         results_frame(tmp_path)
 
+
+
+def test_a_resumed_search_has_every_trial_once_with_its_own_run(tmp_path, wandb_env, digits, tiny_model):
+    first = make(tmp_path, tiny_model, max_trials=2)
+    first.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    resumed = make(tmp_path, tiny_model, max_trials=3)  # overwrite=False: KerasTuner reloads the search
+    resumed.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    frame = resumed.results_frame()
+    runs = read_runs(wandb_env)
+    assert list(frame.trial_id) == sorted(resumed.oracle.trials) and len(frame) == 3
+    assert sorted(frame.wandb_run_id) == sorted(runs)
+    assert frame.score.notna().all() and frame.duration_s.gt(0).all()
