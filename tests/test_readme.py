@@ -14,18 +14,29 @@ from wandb_log import read_runs
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-@pytest.mark.slow
-def test_the_readme_example_runs_unchanged(tmp_path, wandb_env):
-    (example,) = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    script = tmp_path / "example.py"
-    script.write_text(example)
+def run_example(index: int, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    examples = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    script = tmp_path / f"example_{index}.py"
+    script.write_text(examples[index])
     result = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
-        timeout=900, env=child_env(),
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=900, env=child_env()
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs_unchanged(tmp_path, wandb_env):
+    result = run_example(0, tmp_path)
     assert "'units':" in result.stdout
     runs = read_runs(wandb_env)
     trials = list((tmp_path / "runs" / "digits").glob("trial_*"))
     assert len(runs) == len(trials) > 1
     assert all("readme" in run.tags and "hyperband" in run.tags for run in runs.values())
+
+
+@pytest.mark.slow
+def test_the_readme_hparams_grid_runs_unchanged_into_tensorboard_and_wandb(tmp_path, wandb_env):
+    run_example(1, tmp_path)
+    sessions = [p for p in (tmp_path / "logs" / "hparam_tuning").iterdir() if p.is_dir()]
+    assert len(sessions) == 8 == len(read_runs(wandb_env))

@@ -36,6 +36,8 @@ class TrialRun:
         self.run = run
         self.record_path = record_path
         self.record = record
+        self.config: dict[str, Any] = {}
+        self.sessions: list[Any] = []  # TensorBoard sessions still open
         self._started = time.monotonic()
 
     @classmethod
@@ -95,6 +97,7 @@ class TrialRun:
             if run.settings.mode == "online":
                 record["url"] = run.url
         trial_run = cls(run, Path(trial_dir) / RUN_RECORD, record)
+        trial_run.config = dict(config)
         trial_run._write_record()
         return trial_run
 

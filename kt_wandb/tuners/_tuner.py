@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 import keras_tuner as kt
+import numpy as np
 from keras_tuner.src.engine import tuner_utils
 from keras_tuner.src.engine.objective import MultiObjective
 from keras_tuner.src.engine.trial import Trial, TrialStatus
@@ -19,6 +20,7 @@ from keras_tuner.src.utils import load_json
 
 from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._oracles import make_oracle, oracle_name
+from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment
 from kt_wandb.tuners._trial_run import TrialRun
 from kt_wandb.tuners._wandb import SearchIdentity, init_kwargs, resolve_mode, run_id
 
@@ -40,17 +42,31 @@ def _weights_only() -> Iterator[None]:
 
 
 class _TrialLogger(WandbEpochLogger):
-    """Records each epoch in the trial's record and, where there is a run, logs it to W&B.
+    """Records each epoch in the trial's record, logs it to the W&B run and to TensorBoard where asked.
 
-    Each execution of a trial gets its own keys: `epoch/…`, or `execution_<i>/…`.
+    Each execution of a trial gets its own keys (`epoch/…`, or `execution_<i>/…`) and its own
+    TensorBoard HParams session.
     """
 
-    def __init__(self, trial_run: TrialRun, *, executions: int, summaries: Mapping[str, str]) -> None:
-        super().__init__(trial_run.run, summaries=summaries)
+    def __init__(
+        self,
+        trial_run: TrialRun,
+        *,
+        trial_id: str,
+        executions: int,
+        objective: kt.Objective,
+        tensorboard_dir: str | None,
+    ) -> None:
+        parts = objective.objectives if isinstance(objective, MultiObjective) else [objective]
+        super().__init__(trial_run.run, summaries={part.name: part.direction for part in parts})
         self.trial_run = trial_run
+        self.trial_id = trial_id
         self.executions = executions
+        self.objective = objective
+        self.tensorboard_dir = tensorboard_dir
         self.started = [0]  # shared by the copies KerasTuner makes per execution
         self.curve: list[dict[str, float]] = []
+        self.session: HParamsSession | None = None
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         index = self.started[0]
@@ -58,14 +74,39 @@ class _TrialLogger(WandbEpochLogger):
         self.prefix = "epoch" if self.executions == 1 else f"execution_{index}"
         self.curve = []
         self.trial_run.record.setdefault("history", []).append(self.curve)
+        if self.tensorboard_dir is not None:
+            self.session = HParamsSession(
+                self.tensorboard_dir,
+                self.trial_id,
+                self.trial_run.config,
+                execution=index if self.executions > 1 else None,
+            )
+            self.trial_run.sessions.append(self.session)
         if self.run is not None:
             super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         metrics = self.epoch_metrics(logs)
         self.curve.append({"epoch": epoch, **metrics})
+        if self.session is not None:
+            self.session.scalars(epoch, metrics)
         if self._active is not None:
             self._log(epoch, metrics)
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        super().on_train_end(logs)
+        if self.session is None:
+            return
+        name = self.objective.name
+        scored = [e for e in self.curve if name in e and np.isfinite(e[name])]
+        best = None
+        if scored:
+            pick = max if self.objective.direction == "max" else min
+            epoch = pick(scored, key=lambda e: e[name])
+            best = (name, epoch[name], int(epoch["epoch"]))
+        self.session.end(succeeded=best is not None, objective=best)
+        self.trial_run.sessions.remove(self.session)
+        self.session = None
 
 
 class WandbTuner(kt.Tuner):
@@ -98,6 +139,11 @@ class WandbTuner(kt.Tuner):
             parallel-coordinates and a parameter-importance panel of this
             search's runs (needs `kt-wandb[panels]`); offline, print the command
             that does it after `wandb sync`.
+        tensorboard_dir: Also write TensorBoard HParams here: the experiment
+            (domains from the search space, the objective and the metrics)
+            once per `search()`, and one HParams session per trial (and
+            execution) with its hyperparameters, per-epoch scalars and
+            objective. Works with W&B off and on every Keras backend.
         **kwargs: The oracle's arguments (`max_trials`, `max_epochs`, `factor`,
             `seed`, ...) and `kt.Tuner`'s (`directory`, `project_name`,
             `overwrite`, `executions_per_trial`, `max_model_size`, ...).
@@ -135,6 +181,7 @@ class WandbTuner(kt.Tuner):
         wandb_kwargs: Mapping[str, Any] | None = None,
         log_best_model: bool = False,
         wandb_panels: bool = True,
+        tensorboard_dir: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
         # Every argument is checked before KerasTuner may overwrite a project directory.
@@ -151,6 +198,7 @@ class WandbTuner(kt.Tuner):
         self.oracle_name = oracle_name(oracle_instance)
         self.log_best_model = log_best_model
         self.wandb_panels = wandb_panels
+        self.tensorboard_dir = os.path.abspath(tensorboard_dir) if tensorboard_dir is not None else None
         self.wandb_mode = mode
         self.search_id = SearchIdentity(
             self.project_dir,
@@ -219,8 +267,10 @@ class WandbTuner(kt.Tuner):
                 *(kwargs.get("callbacks") or []),
                 _TrialLogger(
                     self._trial_run,
+                    trial_id=trial.trial_id,
                     executions=self.executions_per_trial,
-                    summaries=self._objective_summaries(),
+                    objective=self.oracle.objective,
+                    tensorboard_dir=self.tensorboard_dir,
                 ),
             ]
         results = super().run_trial(trial, *args, **kwargs)
@@ -277,6 +327,9 @@ class WandbTuner(kt.Tuner):
 
     def on_search_end(self) -> None:
         super().on_search_end()
+        if self.tensorboard_dir is not None:
+            metrics = {name for t in self.oracle.trials.values() for name in t.metrics.metrics}
+            write_experiment(self.tensorboard_dir, self.oracle.hyperparameters, self.oracle.objective.name, metrics)
         if not self.wandb_panels or self.wandb_mode == "disabled" or not self.oracle.trials:
             return
         if self.wandb_mode == "offline":
@@ -308,12 +361,6 @@ class WandbTuner(kt.Tuner):
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _objective_summaries(self) -> dict[str, str]:
-        """Each objective's summary for W&B: its direction, "min" or "max"."""
-        objective = self.oracle.objective
-        parts = objective.objectives if isinstance(objective, MultiObjective) else [objective]
-        return {part.name: part.direction for part in parts}
-
     def _finish_trial(self, trial: Trial) -> None:
         trial_run, self._trial_run = self._trial_run, None
         if trial_run is None:
@@ -330,6 +377,8 @@ class WandbTuner(kt.Tuner):
             message = (done.message or "").strip()
             summary["trial/error"] = message.splitlines()[-1] if message else done.status
             summary["trial/traceback"] = message
+        for session in list(trial_run.sessions):  # executions that never ended: the trial failed
+            session.end(succeeded=False)
         try:
             if completed and self.log_best_model and trial_run.run is not None:
                 self._log_model(trial_run.run, done)
