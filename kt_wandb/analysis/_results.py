@@ -63,7 +63,8 @@ def results_frame(
     `best_step`, `metric_<name>` for each metric at the best step, `best_<name>`
     for each metric's best epoch (by the metric's direction; with several
     executions, the mean of each execution's best),
-    `execution_<i>_score` where trials ran several executions, `duration_s`, and
+    `execution_<i>_score` where trials ran several executions, `fold_<i>_score` and
+    `fold_std_score` where they were cross-validated (`cv=`), `duration_s`, and
     `wandb_run_id`, `wandb_run_path`, `wandb_url`, `wandb_run_dir`, `wandb_exit_code`.
     `frame.attrs` holds the search's `objective`, `direction`, `oracle` and `search_id`
     where the search was run by `WandbTuner`.
@@ -91,8 +92,11 @@ def results_frame(
             row[f"metric_{name}"] = _number(value)
         record = trial["wandb"]
         row.update(_best_values(record.get("history", []), trial["metrics"]["metrics"]))
-        for index, score in enumerate(record.get("execution_scores", [])):
-            row[f"execution_{index}_score"] = score
+        for kind in ("execution", "fold"):
+            for index, score in enumerate(record.get(f"{kind}_scores", [])):
+                row[f"{kind}_{index}_score"] = score
+        if record.get("fold_scores"):
+            row["fold_std_score"] = float(pd.Series(record["fold_scores"]).std(ddof=0))
         row["duration_s"] = _number(record.get("duration_s"))
         row["wandb_run_id"] = record.get("run_id")
         row["wandb_run_path"] = record.get("path")
@@ -113,7 +117,8 @@ def _ordered(columns: pd.Index) -> list[str]:
     def rank(name: str) -> tuple[int, str]:
         for position, prefix in enumerate(
             (
-                "trial_id", "status", "error", "param_", "score", "best_step", "execution_", "metric_", "best_",
+                "trial_id", "status", "error", "param_", "score", "best_step", "execution_", "fold_", "metric_",
+                "best_",
                 "duration_s", "wandb_",
             )
         ):

@@ -2,7 +2,7 @@
 
 The search writes the experiment (`hparams_config`: each hyperparameter's domain
 and the metrics) at its root once per `search()`, and every trial (every
-execution) is one HParams session in `<logdir>/<trial id>[/execution_<i>]`: its
+execution or fold) is one HParams session in `<logdir>/<trial id>[/execution_<i> | /fold_<i>]`: its
 hyperparameters, its per-epoch scalars `epoch/<metric>`, and its objective
 under the objective's own name.
 """
@@ -86,15 +86,13 @@ class HParamsSession:
         logdir: The search's TensorBoard folder.
         trial_id: The trial.
         hparams: Its hyperparameter values.
-        execution: The execution's index, where a trial has several.
+        part: The execution's (`execution_<i>`) or fold's (`fold_<i>`) folder, where a trial has several.
     """
 
-    def __init__(
-        self, logdir: str, trial_id: str, hparams: Mapping[str, Any], execution: int | None = None
-    ) -> None:
+    def __init__(self, logdir: str, trial_id: str, hparams: Mapping[str, Any], part: str | None = None) -> None:
         from tensorboard.plugins.hparams import summary_v2 as hp_api
 
-        self.path = os.path.join(logdir, trial_id, *([f"execution_{execution}"] if execution is not None else []))
+        self.path = os.path.join(logdir, trial_id, *([part] if part is not None else []))
         self._writer = _writer(self.path)
         group = trial_id  # executions of a trial are one session group
         values = {k: _plain(v) for k, v in hparams.items()}

@@ -18,6 +18,7 @@ from keras_tuner.src.engine.objective import MultiObjective
 from keras_tuner.src.engine.trial import Trial, TrialStatus
 from keras_tuner.src.utils import load_json
 
+from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
 from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._oracles import make_oracle, oracle_name
 from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment
@@ -44,8 +45,8 @@ def _weights_only() -> Iterator[None]:
 class _TrialLogger(WandbEpochLogger):
     """Records each epoch in the trial's record, logs it to the W&B run and to TensorBoard where asked.
 
-    Each execution of a trial gets its own keys (`epoch/…`, or `execution_<i>/…`) and its own
-    TensorBoard HParams session.
+    Each execution or fold of a trial gets its own keys (`epoch/…`, or `execution_<i>/…`,
+    `fold_<i>/…`) and its own TensorBoard HParams session.
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class _TrialLogger(WandbEpochLogger):
         executions: int,
         objective: kt.Objective,
         tensorboard_dir: str | None,
+        kind: str = "execution",
     ) -> None:
         parts = objective.objectives if isinstance(objective, MultiObjective) else [objective]
         super().__init__(trial_run.run, summaries={part.name: part.direction for part in parts})
@@ -64,6 +66,7 @@ class _TrialLogger(WandbEpochLogger):
         self.executions = executions
         self.objective = objective
         self.tensorboard_dir = tensorboard_dir
+        self.kind = kind
         self.started = [0]  # shared by the copies KerasTuner makes per execution
         self.curve: list[dict[str, float]] = []
         self.session: HParamsSession | None = None
@@ -71,7 +74,7 @@ class _TrialLogger(WandbEpochLogger):
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         index = self.started[0]
         self.started[0] += 1
-        self.prefix = "epoch" if self.executions == 1 else f"execution_{index}"
+        self.prefix = "epoch" if self.executions == 1 else f"{self.kind}_{index}"
         self.curve = []
         self.trial_run.record.setdefault("history", []).append(self.curve)
         if self.tensorboard_dir is not None:
@@ -79,7 +82,7 @@ class _TrialLogger(WandbEpochLogger):
                 self.tensorboard_dir,
                 self.trial_id,
                 self.trial_run.config,
-                execution=index if self.executions > 1 else None,
+                part=self.prefix if self.executions > 1 else None,
             )
             self.trial_run.sessions.append(self.session)
         if self.run is not None:
@@ -208,6 +211,7 @@ class WandbTuner(kt.Tuner):
         ).search_id
         self.wandb_group = self._init_kwargs.get("group") or f"{self.project_name}-{self.search_id}"
         self._trial_run: TrialRun | None = None
+        self._cv: CrossValidation | None = None
         where = os.path.join(self._init_kwargs["dir"], "wandb")
         print(f"kt-wandb: {reason}; runs of search {self.wandb_group!r} go to {where}.")
 
@@ -262,28 +266,53 @@ class WandbTuner(kt.Tuner):
             kwargs["epochs"] = values["tuner/epochs"]
             kwargs["initial_epoch"] = values["tuner/initial_epoch"]
         run = self.wandb_run
+        cv = self._cv
+        executions = int(self.executions_per_trial)  # type: ignore[has-type]  # untyped in KerasTuner
+        parts = len(cv.folds) if cv is not None else executions
         if self._trial_run is not None:
             kwargs["callbacks"] = [
                 *(kwargs.get("callbacks") or []),
                 _TrialLogger(
                     self._trial_run,
                     trial_id=trial.trial_id,
-                    executions=self.executions_per_trial,
+                    executions=parts,
                     objective=self.oracle.objective,
                     tensorboard_dir=self.tensorboard_dir,
+                    kind="fold" if cv is not None else "execution",
                 ),
             ]
-        results = super().run_trial(trial, *args, **kwargs)
+        if cv is None:
+            results = super().run_trial(trial, *args, **kwargs)
+        else:
+            # One "execution" a fold: KerasTuner's own loop trains them and averages their scores.
+            cv.next_fold = 0
+            self.executions_per_trial = parts
+            try:
+                results = super().run_trial(trial, *args, **kwargs)
+            finally:
+                self.executions_per_trial = executions
         if self._trial_run is not None and isinstance(results, list) and len(results) > 1:
-            name = self.oracle.objective.name
-            scores = [
-                float(tuner_utils.convert_to_metrics_dict(result, self.oracle.objective)[name])
-                for result in results
-            ]
-            self._trial_run.record["execution_scores"] = scores
-            if run is not None:
-                run.summary.update({f"execution_{i}/{name}": score for i, score in enumerate(scores)})
+            self._record_parts(run, "fold" if cv is not None else "execution", results)
         return results
+
+    def _build_and_fit_model(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
+        if self._cv is None:
+            return super()._build_and_fit_model(trial, *args, **kwargs)
+        _, x, y, validation = self._cv.take()
+        kwargs["validation_data"] = validation
+        return super()._build_and_fit_model(trial, x, y, *args, **kwargs)
+
+    def _record_parts(self, run: Any, kind: str, results: list[Any]) -> None:
+        """Each execution's or fold's score, in the trial's record and the run's summary."""
+        assert self._trial_run is not None
+        name = self.oracle.objective.name
+        scores = [float(tuner_utils.convert_to_metrics_dict(r, self.oracle.objective)[name]) for r in results]
+        self._trial_run.record[f"{kind}_scores"] = scores
+        if run is not None:
+            summary: dict[str, Any] = {f"{kind}_{i}/{name}": score for i, score in enumerate(scores)}
+            if kind == "fold":
+                summary.update({"cv/folds": len(scores), f"cv/{name}_std": float(np.std(scores))})
+            run.summary.update(summary)
 
     def _build_hypermodel(self, hp: kt.HyperParameters) -> keras.Model:
         # Hyperband continues a trial from the best checkpoint of the one before.
@@ -308,8 +337,22 @@ class WandbTuner(kt.Tuner):
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
         """Runs the search; see `keras_tuner.Tuner.search`.
 
+        With `cv=k` (arrays `x` and `y` only), each trial trains one model per
+        fold of a k-fold split (stratified for class labels, shuffled with the
+        oracle's seed) and the objective is the mean of the fold scores; the
+        fold scores and their standard deviation go to the run's summary
+        (`fold_<i>/<objective>`, `cv/<objective>_std`) and the results table,
+        each fold's curves to `fold_<i>/<metric>`. The best checkpoint, and so
+        `get_best_models()`, is the best epoch of the best fold.
+
         A run left open by an exception or Ctrl-C is finished before it propagates.
         """
+        cv = fit_kwargs.pop("cv", None)
+        if cv is not None:  # checked, and split into folds, before any training
+            self._cv, fit_args, fit_kwargs = plan_cross_validation(
+                cv, fit_args, fit_kwargs, oracle=self.oracle,
+                executions_per_trial=self.executions_per_trial, seed=int(self.oracle.seed or 0),
+            )
         try:
             super().search(*fit_args, **fit_kwargs)
         except BaseException as exc:
@@ -324,6 +367,8 @@ class WandbTuner(kt.Tuner):
                 )
                 self._trial_run = None
             raise
+        finally:
+            self._cv = None
 
     def on_search_end(self) -> None:
         super().on_search_end()

@@ -1,0 +1,131 @@
+"""k-fold cross-validation of a trial: checking the request before any training, and the folds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras_tuner as kt
+import numpy as np
+
+__all__ = ["CrossValidation", "plan_cross_validation"]
+
+
+@dataclass
+class CrossValidation:
+    """The folds of a cross-validated search: `(train, validation)` index arrays, and which one is next."""
+
+    x: Any
+    y: Any
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    stratified: bool
+    next_fold: int = 0
+
+    def take(self) -> tuple[int, Any, Any, tuple[Any, Any]]:
+        """The next fold: its index, its training x and y, and its validation data."""
+        index = self.next_fold % len(self.folds)
+        self.next_fold += 1
+        train, validation = self.folds[index]
+        return index, _rows(self.x, train), _rows(self.y, train), (_rows(self.x, validation), _rows(self.y, validation))
+
+
+def _rows(data: Any, index: np.ndarray) -> Any:
+    if isinstance(data, Mapping):  # a dict of named inputs
+        return {k: np.asarray(v)[index] for k, v in data.items()}
+    if isinstance(data, (list, tuple)):  # several inputs
+        return type(data)(np.asarray(v)[index] for v in data)
+    return np.asarray(data)[index]
+
+
+def _length(data: Any) -> int | None:
+    """How many examples an array input holds; None for what is no array (a dataset, a generator)."""
+    if isinstance(data, Mapping):  # named inputs
+        data = next(iter(data.values()), None)
+    elif isinstance(data, (list, tuple)) and data and hasattr(data[0], "shape"):  # several inputs
+        data = data[0]
+    if isinstance(data, (np.ndarray, list)) or (hasattr(data, "shape") and hasattr(data, "__len__")):
+        return len(data)
+    return None
+
+
+def _is_classification(y: np.ndarray) -> bool:
+    return y.ndim == 1 and (y.dtype.kind in "iubOSU")
+
+
+def plan_cross_validation(
+    cv: Any,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    *,
+    oracle: kt.Oracle,
+    executions_per_trial: int,
+    seed: int,
+) -> tuple[CrossValidation, tuple[Any, ...], dict[str, Any]]:
+    """Checks a `cv=` request and makes its folds, before any training.
+
+    Returns:
+        The folds, and the fit arguments without `x`, `y` and `cv` (each fold gets its own).
+
+    Raises:
+        ValueError: For anything that can't be cross-validated, with how to fix it.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
+        raise ValueError(
+            f"Expected `cv` to be a whole number of folds, 2 or more, received {cv!r}. "
+            f"To fix, pass for example cv=5, or leave it out for a single validation split."
+        )
+    if isinstance(oracle, kt.oracles.HyperbandOracle):
+        raise ValueError(
+            "Expected an oracle that trains each trial from scratch with `cv`, received 'hyperband', which "
+            "continues a trial from its parent's single best model, while a cross-validated trial has one "
+            "model per fold. To fix, use oracle='random', 'bayesian' or 'grid' with cv."
+        )
+    if executions_per_trial > 1:
+        raise ValueError(
+            f"Expected executions_per_trial=1 with `cv`, received {executions_per_trial}: each fold already "
+            f"trains its own model. To fix, leave executions_per_trial at 1 (or raise cv)."
+        )
+    clash = sorted({"validation_split", "validation_data"} & set(kwargs))
+    if clash:
+        raise ValueError(
+            f"Expected no validation arguments with `cv`, received {clash}: the folds are the validation "
+            f"data. To fix, drop {', '.join(clash)}."
+        )
+    kwargs = dict(kwargs)
+    args = list(args)
+    x = args.pop(0) if args else kwargs.pop("x", None)
+    y = args.pop(0) if args else kwargs.pop("y", None)
+    n = _length(x)
+    if n is None or y is None or _length(y) is None:
+        raise ValueError(
+            f"Expected arrays x and y with `cv`, received x of type {type(x).__name__} and y of type "
+            f"{type(y).__name__}. To fix, pass NumPy arrays (a tf.data.Dataset or generator can't be split into "
+            f"folds), or split the data yourself and drop cv."
+        )
+    labels = np.asarray(y)
+    if len(labels) != n:
+        raise ValueError(
+            f"Expected as many labels as examples, received {n} examples in x and {len(labels)} in y. "
+            f"To fix, give x and y of the same length."
+        )
+    if cv > n:
+        raise ValueError(
+            f"Expected at most as many folds as examples, received cv={cv} for {n} examples. "
+            f"To fix, pass cv={min(5, n)} or fewer."
+        )
+    stratified = _is_classification(labels)
+    if stratified:
+        smallest = int(np.unique(labels, return_counts=True)[1].min())
+        if cv > smallest:
+            raise ValueError(
+                f"Expected every class to have at least cv={cv} examples for stratified folds, received a "
+                f"class with {smallest}. To fix, pass cv={max(2, smallest)} or fewer, or gather more examples."
+            )
+        splitter: Any = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(n_splits=cv, shuffle=True, random_state=seed)
+    folds = [(train, validation) for train, validation in splitter.split(np.zeros(n), labels)]
+    return CrossValidation(x, y, folds, stratified), tuple(args), kwargs
