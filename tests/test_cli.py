@@ -50,7 +50,7 @@ def test_default_search_runs_as_the_readme_says(tmp_path, monkeypatch, wandb_env
     monkeypatch.delenv("WANDB_DIR")
     result = run_cli("search", cwd=tmp_path)
     check_search(result, tmp_path / "kt_wandb_runs" / "wandb", tmp_path / "kt_wandb_runs" / "digits-mlp-hyperband")
-    assert not env_dir.exists()
+    assert not list(env_dir.glob("**/offline-run-*"))
 
 
 def test_bad_input_is_one_clear_line(capsys, tmp_path):

@@ -24,7 +24,8 @@ SCRIPT = textwrap.dedent(
     digits = load_digits()
     x, y = (digits.data[:300] / 16.0).astype("float32"), digits.target[:300]
     tuner = WandbTuner(MLPHyperModel((64,), 10), objective="val_accuracy", oracle="hyperband",
-                       max_epochs=3, factor=3, max_trials=4, directory=sys.argv[1], project_name="jax")
+                       max_epochs=3, factor=3, max_trials=4, directory=sys.argv[1], project_name="jax",
+                       tensorboard_dir=sys.argv[1] + "/tb")
     tuner.search(x, y, epochs=3, validation_split=0.25, verbose=0)
     print("TENSORFLOW IMPORTED" if "tensorflow" in sys.modules else "NO TENSORFLOW")
     print("SCORES", [t.score for t in tuner.oracle.trials.values()])
@@ -53,3 +54,7 @@ def test_a_search_under_jax_logs_every_trial(tmp_path, wandb_env):
         assert run.history and all("epoch/val_accuracy" in row for row in run.history)
         assert isinstance(run.summary["val_accuracy"], float)
     assert any(r.summary.get("hyperband/continued_from") for r in runs.values())
+    # TensorBoard HParams under JAX too: one session per trial with its curve.
+    sessions = sorted(p.name for p in (tmp_path / "search" / "tb").iterdir() if p.is_dir())
+    assert sessions == sorted(r.summary["trial/id"] for r in runs.values())
+    assert all(list((tmp_path / "search" / "tb" / s).glob("events.out.tfevents.*")) for s in sessions)
