@@ -91,6 +91,11 @@ class _TrialLogger(WandbEpochLogger):
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         metrics = self.epoch_metrics(logs)
         self.curve.append({"epoch": epoch, **metrics})
+        loss = metrics.get("loss")
+        if loss is not None and not np.isfinite(loss) and "diverged" not in self.trial_run.record:
+            # Training on is time lost: stop, and let run_trial fail the trial with the reason.
+            self.trial_run.record["diverged"] = {"epoch": epoch, "loss": loss, "part": self.prefix}
+            self.model.stop_training = True
         if self.session is not None:
             self.session.scalars(epoch, metrics)
         if self._active is not None:
@@ -291,6 +296,13 @@ class WandbTuner(kt.Tuner):
                 results = super().run_trial(trial, *args, **kwargs)
             finally:
                 self.executions_per_trial = executions
+        diverged = self._trial_run.record.get("diverged") if self._trial_run is not None else None
+        if diverged is not None:
+            raise kt.errors.FailedTrialError(
+                f"Expected a finite loss, received loss={diverged['loss']} at epoch {diverged['epoch']} "
+                f"({diverged['part']}): training diverged and was stopped. To fix, lower the learning rate's "
+                f"range, clip gradients (clipnorm=) or scale the inputs."
+            )
         if self._trial_run is not None and isinstance(results, list) and len(results) > 1:
             self._record_parts(run, "fold" if cv is not None else "execution", results)
         return results

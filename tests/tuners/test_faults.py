@@ -1,0 +1,89 @@
+"""Faults during a search: the trial is marked with the reason, its run finished, the search goes on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from wandb_log import read_runs
+
+from kt_wandb import WandbTuner
+
+
+def tuner_for(tmp_path, build, **kwargs):
+    kwargs.setdefault("max_trials", 2)
+    return WandbTuner(build, objective="val_accuracy", oracle="random", seed=0, directory=str(tmp_path),
+                      project_name="faults", max_consecutive_failed_trials=5, **kwargs)
+
+
+def diverging(hp):
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Choice("units", [8, 16])),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.SGD(learning_rate=1e12), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_a_diverging_loss_fails_the_trial_early_with_its_reason(tmp_path, wandb_env, digits):
+    tuner = tuner_for(tmp_path, diverging)
+    tuner.search(*digits, epochs=20, validation_split=0.25, verbose=0)
+    runs = read_runs(wandb_env)
+    for trial in tuner.oracle.trials.values():
+        run = runs[f"{tuner.search_id}-{trial.trial_id}"]
+        assert trial.status == "FAILED"
+        assert "Expected a finite loss" in trial.message and "To fix" in trial.message
+        assert run.exit_code == 1 and "Expected a finite loss" in run.summary["trial/error"]
+        assert len(run.history) < 20  # stopped at the first non-finite loss, not after 20 epochs
+
+
+def test_an_oversized_model_is_failed_before_training(tmp_path, wandb_env, digits, tiny_model):
+    tuner = tuner_for(tmp_path, tiny_model, max_model_size=10)
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    runs = read_runs(wandb_env)
+    for trial in tuner.oracle.trials.values():
+        run = runs[f"{tuner.search_id}-{trial.trial_id}"]
+        assert trial.status == "FAILED" and "Oversized model" in run.summary["trial/error"]
+        assert run.history == []
+
+
+def test_wandb_failing_to_start_costs_no_trial_and_is_said_once(tmp_path, monkeypatch, capsys, digits, tiny_model):
+    import wandb
+
+    import kt_wandb.tuners._trial_run as trial_run
+
+    def no_network(*args, **kwargs):  # a fault that can't be made for real here: W&B unreachable
+        raise wandb.errors.CommError("Network error (ConnectionError), entering retry loop")
+
+    monkeypatch.setattr(wandb, "init", no_network)
+    monkeypatch.setattr(trial_run, "_warned_init_failure", False)
+    tuner = tuner_for(tmp_path, tiny_model)
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED", "COMPLETED"]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "W&B could not start a run" in line]
+    assert len(lines) == 1 and "CommError" in lines[0]
+    frame = tuner.results_frame()  # the search's own records keep every trial and its curve
+    assert frame.score.notna().all() and frame.best_val_accuracy.notna().all()
+    record = json.loads((Path(tuner.get_trial_dir("0")) / "wandb_run.json").read_text())
+    assert record["mode"] == "failed" and record["exit_code"] == 0
+
+
+def test_the_api_key_is_written_nowhere(tmp_path, monkeypatch, wandb_env, digits, tiny_model):
+    secret = "ktwandbfakekey0123456789abcdef0123456789"  # 40 characters, as a W&B key
+    monkeypatch.setenv("WANDB_API_KEY", secret)
+    tuner = tuner_for(tmp_path / "search", tiny_model, tensorboard_dir=str(tmp_path / "tb"))
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    tuner.results_frame().to_csv(tmp_path / "results.csv")
+    tuner.report()
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(read_runs(wandb_env)) == 2 and len(written) > 20
+    leaks = [str(p) for p in written if secret.encode() in p.read_bytes()]
+    assert leaks == []
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_the_logger_records_non_finite_losses_as_they_are(value):
+    from kt_wandb.tuners._logger import _scalar
+
+    assert _scalar(np.float32(value)) is not None and not np.isfinite(_scalar(np.float32(value)))
