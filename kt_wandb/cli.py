@@ -191,6 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         command = {"report": _report_command, "panels": _panels_command, "search": _search}[args.command]
         return command(args)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM during the search: the trial's run is already finished
+        print("kt-wandb: interrupted; every finished trial is kept. Run the same command again to resume.",
+              file=sys.stderr)
+        return 130
     except (ValueError, ImportError) as exc:
         print(f"kt-wandb: error: {exc}", file=sys.stderr)
         return 2

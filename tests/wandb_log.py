@@ -91,7 +91,8 @@ class OfflineRun:
 
 def read_run(path: str | Path) -> OfflineRun:
     """Merges the records of one `.wandb` file into an `OfflineRun`."""
-    run = OfflineRun()
+    # A run whose process was killed may hold no records past the header: its id is in the file name.
+    run = OfflineRun(run_id=Path(path).name.removeprefix("run-").removesuffix(".wandb"))
     for record in read_records(path):
         kind = record.WhichOneof("record_type")
         if kind == "run":

@@ -13,7 +13,7 @@ from typing import Any
 
 from kt_wandb._records import RUN_RECORD
 
-__all__ = ["TrialRun"]
+__all__ = ["TrialRun", "previous_attempts"]
 
 _warned_init_failure = False
 
@@ -23,6 +23,17 @@ def _warn_once(message: str) -> None:
     if not _warned_init_failure:
         _warned_init_failure = True
         print(f"kt-wandb: {message}", file=sys.stderr)
+
+
+def previous_attempts(record_path: Path) -> list[dict[str, Any]]:
+    """The earlier attempts at a trial, from its record; one without an exit code crashed."""
+    if not record_path.exists():
+        return []
+    record = json.loads(record_path.read_text())
+    earlier = list(record.pop("previous_attempts", []))
+    record.pop("history", None)  # the curves of an earlier attempt are not this one's
+    record.setdefault("exit_code", None)  # None: the process died before the run could finish
+    return [*earlier, record]
 
 
 class TrialRun:
@@ -60,6 +71,11 @@ class TrialRun:
         """
         import wandb
 
+        record_path = Path(trial_dir) / RUN_RECORD
+        previous = previous_attempts(record_path)
+        if previous:  # an attempt that crashed, was interrupted or failed: this one is a run of its own
+            run_id = f"{run_id}-r{len(previous)}"
+            summary = {**summary, "trial/attempt": len(previous), "trial/previous_run": previous[-1]["run_id"]}
         kwargs = dict(init_kwargs)
         kwargs["tags"] = [*tags, *kwargs.get("tags", ())]
         kwargs.setdefault("group", group)
@@ -87,6 +103,7 @@ class TrialRun:
             "entity": kwargs.get("entity"),
             "mode": kwargs.get("mode") if run is not None else "failed",
             "started": datetime.now(timezone.utc).isoformat(),
+            "previous_attempts": previous,
         }
         if run is not None:
             run.define_metric(objective[0], summary=objective[1])
@@ -96,7 +113,7 @@ class TrialRun:
             record["path"] = run.path
             if run.settings.mode == "online":
                 record["url"] = run.url
-        trial_run = cls(run, Path(trial_dir) / RUN_RECORD, record)
+        trial_run = cls(run, record_path, record)
         trial_run.config = dict(config)
         trial_run._write_record()
         return trial_run

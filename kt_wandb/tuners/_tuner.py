@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -28,7 +30,7 @@ from kt_wandb.tuners._wandb import SearchIdentity, init_kwargs, resolve_mode, ru
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["WandbTuner"]
+__all__ = ["SearchTerminated", "WandbTuner"]
 
 # KerasTuner's own bookkeeping in `hp.values` (Hyperband's), kept out of the config.
 _INTERNAL_PREFIX = "tuner/"
@@ -40,6 +42,26 @@ def _weights_only() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
         yield
+
+
+class SearchTerminated(KeyboardInterrupt):
+    """SIGTERM during a search: handled as Ctrl-C, so the trial's run is finished before the process ends."""
+
+
+def _raise_on_sigterm() -> Callable[[], None]:
+    """Makes SIGTERM raise `SearchTerminated` until the returned function restores the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SearchTerminated(f"received signal {signum} (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 class _TrialLogger(WandbEpochLogger):
@@ -235,7 +257,6 @@ class WandbTuner(kt.Tuner):
         bracket = values.get("tuner/bracket")
         if bracket is not None:
             tags += [f"bracket:{bracket}", f"round:{values.get('tuner/round')}"]
-        attempt = getattr(self.oracle, "_run_times", {}).get(trial.trial_id, 0)
         summary: dict[str, Any] = {"trial/id": trial.trial_id}
         if bracket is not None:
             summary.update(
@@ -250,7 +271,7 @@ class WandbTuner(kt.Tuner):
         self._trial_run = TrialRun.open(
             self._init_kwargs,
             trial_dir=self.get_trial_dir(trial.trial_id),
-            run_id=run_id(self.search_id, trial.trial_id, attempt),
+            run_id=run_id(self.search_id, trial.trial_id),
             name=f"trial-{trial.trial_id}",
             group=self.wandb_group,
             config=config,
@@ -360,6 +381,7 @@ class WandbTuner(kt.Tuner):
         A run left open by an exception or Ctrl-C is finished before it propagates.
         """
         cv = fit_kwargs.pop("cv", None)
+        restore = _raise_on_sigterm()
         if cv is not None:  # checked, and split into folds, before any training
             self._cv, fit_args, fit_kwargs = plan_cross_validation(
                 cv, fit_args, fit_kwargs, oracle=self.oracle,
@@ -381,6 +403,7 @@ class WandbTuner(kt.Tuner):
             raise
         finally:
             self._cv = None
+            restore()
 
     def on_search_end(self) -> None:
         super().on_search_end()

@@ -85,10 +85,12 @@ def resolve_mode(mode: str | None, environ: Mapping[str, str] | None = None) -> 
     return "offline", "no W&B credentials found (WANDB_API_KEY or `wandb login`): logging offline"
 
 
-def run_id(search_id: str, trial_id: str, attempt: int = 0) -> str:
-    """The W&B run id of one attempt at a trial: stable, so a resumed search finds it."""
-    suffix = f"-r{attempt}" if attempt else ""
-    return f"{search_id}-{trial_id}{suffix}"
+def run_id(search_id: str, trial_id: str) -> str:
+    """The W&B run id of a trial's first attempt: stable, so a resumed search finds it.
+
+    A later attempt (after a crash, an interruption or a failure) adds `-r<n>`.
+    """
+    return f"{search_id}-{trial_id}"
 
 
 class SearchIdentity:

@@ -45,9 +45,8 @@ def test_the_tuner_says_its_mode_in_one_line(tmp_path, capsys, tiny_model):
     assert len(lines) == 1 and "'offline'" in lines[0]
 
 
-def test_run_ids_are_stable_and_retries_get_their_own():
+def test_run_ids_are_stable():
     assert run_id("abcd1234", "07") == "abcd1234-07"
-    assert run_id("abcd1234", "07", attempt=1) == "abcd1234-07-r1"
 
 
 def test_the_search_id_is_kept_in_the_project_directory(tmp_path):
