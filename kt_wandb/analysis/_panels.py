@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kt_wandb._records import IDENTITY_FILE
-from kt_wandb.analysis._results import _read_json, load_trials
+from kt_wandb.analysis._results import _read_json, load_trials, search_space
 
 __all__ = ["PanelColumn", "PanelSpec", "build_wandb_report", "panel_spec", "publish_panels"]
 
@@ -78,11 +78,10 @@ def panel_spec(
             f"{len(records)} run records and {'an' if 'objective' in facts else 'no'} objective recorded. "
             f"To fix, pass the project directory of a WandbTuner search that logged to W&B."
         )
-    space: dict[str, dict[str, Any]] = {}
-    for trial in trials:
-        for item in trial["hyperparameters"]["space"]:
-            space[item["config"]["name"]] = item["config"]
-    columns = [PanelColumn("config", name, log=config.get("sampling") == "log") for name, config in space.items()]
+    columns = [
+        PanelColumn("config", name, log=config.get("sampling") == "log")
+        for name, config in search_space(trials).items()
+    ]
     columns.append(PanelColumn("summary", facts["objective"], inverted=facts.get("direction") == "min"))
     return PanelSpec(
         entity=entity or records[-1].get("entity"),

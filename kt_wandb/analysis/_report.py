@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kt_wandb.analysis._importance import parameter_importance
-from kt_wandb.analysis._results import learning_curves, load_trials, results_frame
+from kt_wandb.analysis._results import learning_curves, load_trials, results_frame, search_space
 
 __all__ = ["ReportData", "report_data", "write_report"]
 
@@ -38,15 +38,6 @@ class ReportData:
     direction: str
 
 
-def _space(trials: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each hyperparameter's config (class, sampling, values), over all trials' spaces."""
-    space: dict[str, dict[str, Any]] = {}
-    for trial in trials:
-        for item in trial["hyperparameters"]["space"]:
-            space[item["config"]["name"]] = {"class": item["class_name"], **item["config"]}
-    return space
-
-
 def report_data(project_dir: str | os.PathLike[str], *, seed: int = 0) -> ReportData:
     """Reads a search's records and computes the table, curves and importance of its report."""
     trials = load_trials(project_dir)
@@ -60,7 +51,7 @@ def report_data(project_dir: str | os.PathLike[str], *, seed: int = 0) -> Report
         frame=frame,
         curves=learning_curves(project_dir, trials=trials),
         importance=importance,
-        space=_space(trials),
+        space=search_space(trials),
         objective=objective,
         direction=direction,
     )

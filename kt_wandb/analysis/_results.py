@@ -17,7 +17,7 @@ import pandas as pd
 
 from kt_wandb._records import IDENTITY_FILE, RUN_RECORD
 
-__all__ = ["learning_curves", "load_trials", "results_frame"]
+__all__ = ["learning_curves", "load_trials", "results_frame", "search_space"]
 
 
 
@@ -45,6 +45,15 @@ def load_trials(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
         trial["wandb"] = _read_json(path.parent / RUN_RECORD)
         trials.append(trial)
     return trials
+
+
+def search_space(trials: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each hyperparameter's config (its `class`, sampling, values, ...) over all trials' spaces."""
+    space: dict[str, dict[str, Any]] = {}
+    for trial in trials:
+        for item in trial["hyperparameters"]["space"]:
+            space[item["config"]["name"]] = {"class": item["class_name"], **item["config"]}
+    return space
 
 
 def _number(value: Any) -> Any:
