@@ -20,6 +20,7 @@ from keras_tuner.src.engine.objective import MultiObjective
 from keras_tuner.src.engine.trial import Trial, TrialStatus
 from keras_tuner.src.utils import load_json
 
+from kt_wandb.tuners._checks import check_fit_arguments, check_tuner_arguments
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
 from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._oracles import make_oracle, oracle_name
@@ -215,6 +216,7 @@ class WandbTuner(kt.Tuner):
         **kwargs: Any,
     ) -> None:
         # Every argument is checked before KerasTuner may overwrite a project directory.
+        check_tuner_arguments(kwargs, wandb_project=wandb_project)
         mode, reason = resolve_mode(wandb_mode)
         oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
         self._init_kwargs = init_kwargs(
@@ -380,6 +382,7 @@ class WandbTuner(kt.Tuner):
 
         A run left open by an exception or Ctrl-C is finished before it propagates.
         """
+        check_fit_arguments(fit_args, fit_kwargs)
         cv = fit_kwargs.pop("cv", None)
         restore = _raise_on_sigterm()
         if cv is not None:  # checked, and split into folds, before any training

@@ -1,0 +1,69 @@
+"""Bad input: refused before any training, with what was expected, what came, and how to fix it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from kt_wandb import WandbTuner
+
+
+def make(tmp_path, build, **kwargs):
+    kwargs.setdefault("directory", str(tmp_path / "search"))
+    kwargs.setdefault("wandb_mode", "disabled")
+    return WandbTuner(build, objective="val_accuracy", project_name="bad", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_trials": 0}, r"Expected `max_trials` to be a whole number of 1 or more, received 0. To fix"),
+        ({"max_trials": -3}, r"received -3"),
+        ({"max_trials": 2.5}, r"received 2.5"),
+        ({"executions_per_trial": 0}, r"Expected `executions_per_trial` .* received 0"),
+        (
+            {"wandb_project": "my/project"},
+            r"Expected a W&B project name .* received 'my/project' \(with \['/'\]\).*'my-project'",
+        ),
+        ({"wandb_project": "x" * 129}, r"\(129 characters\)"),
+        ({"wandb_project": " "}, r"Expected `wandb_project` to be a non-empty name"),
+        ({"wandb_mode": "ofline"}, r"Expected wandb_mode to be one of"),
+        ({"oracle": "randon"}, r"Expected `oracle` to be one of"),
+        ({"wandb_kwargs": {"project": "p"}}, r"'project' is set by wandb_project="),
+    ],
+)
+def test_bad_tuner_arguments(tmp_path, tiny_model, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make(tmp_path, tiny_model, **kwargs)
+
+
+def test_a_directory_below_a_file(tmp_path, tiny_model):
+    # (Permissions are checked too, but CI runs as root, who may write anywhere.)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match=r"where '.*a-file' is a file, not a folder"):
+        make(tmp_path, tiny_model, directory=str(blocker / "runs"))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda t, x, y: t.search(x, y, epochs=0), r"Expected `epochs` to be a whole number of 1 or more, received 0"),
+        (lambda t, x, y: t.search(x, y[:10], epochs=1), r"received 300 examples in x and 10 in y"),
+        (lambda t, x, y: t.search(x=x, y=y[:10], epochs=1), r"received 300 examples in x and 10 in y"),
+    ],
+)
+def test_bad_search_arguments_are_refused_before_any_trial(tmp_path, tiny_model, digits, call, message):
+    tuner = make(tmp_path, tiny_model, max_trials=1)
+    with pytest.raises(ValueError, match=message):
+        call(tuner, *digits)
+    assert tuner.oracle.trials == {}
+
+
+def test_an_existing_search_survives_a_bad_new_tuner(tmp_path, tiny_model, digits):
+    first = make(tmp_path, tiny_model, max_trials=1)
+    first.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    with pytest.raises(ValueError):
+        make(tmp_path, tiny_model, max_trials=0, overwrite=True)
+    assert os.path.exists(os.path.join(first.get_trial_dir("0"), "trial.json"))
