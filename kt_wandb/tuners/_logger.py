@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -110,7 +111,15 @@ class WandbEpochLogger(keras.callbacks.Callback):
     def _log(self, epoch: int, metrics: Mapping[str, float]) -> None:
         data: dict[str, float] = {f"{self.prefix}/{name}": value for name, value in metrics.items()}
         data[f"{self.prefix}/epoch"] = epoch
-        self._active.log(data)
+        try:
+            self._active.log(data)
+        except Exception as exc:  # W&B failing mid-training must not cost the training
+            print(
+                f"kt-wandb: W&B stopped taking this run's metrics ({type(exc).__name__}: {exc}); training goes "
+                f"on without them.",
+                file=sys.stderr,
+            )
+            self._active = None
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         self._active = None

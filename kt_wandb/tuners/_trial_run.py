@@ -125,11 +125,15 @@ class TrialRun:
         self._write_record()
         if self.run is None:
             return
+        run, self.run = self.run, None
         try:
-            self.run.summary.update(dict(summary))
-        finally:
-            self.run.finish(exit_code=exit_code)
-            self.run = None
+            run.summary.update(dict(summary))
+            run.finish(exit_code=exit_code)
+        except Exception as exc:  # the trial is done and recorded: W&B failing now must not undo it
+            _warn_once(
+                f"W&B could not finish run {self.record['run_id']} ({type(exc).__name__}: {exc}); the trial's "
+                f"results are kept in KerasTuner's records and {self.record_path.name}."
+            )
 
     def _write_record(self) -> None:
         self.record_path.write_text(json.dumps(self.record, indent=2))

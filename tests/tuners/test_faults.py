@@ -87,3 +87,25 @@ def test_the_logger_records_non_finite_losses_as_they_are(value):
     from kt_wandb.tuners._logger import _scalar
 
     assert _scalar(np.float32(value)) is not None and not np.isfinite(_scalar(np.float32(value)))
+
+
+def test_wandb_dying_mid_trial_costs_no_trial(tmp_path, monkeypatch, capsys, digits, tiny_model):
+    import wandb
+
+    original_init = wandb.init
+
+    def init_then_die(*args, **kwargs):  # a fault that can't be made for real: the service dies mid-run
+        run = original_init(*args, **kwargs)
+
+        def dead(*a, **k):
+            raise ConnectionResetError("wandb service is gone")
+
+        monkeypatch.setattr(run, "log", dead)
+        return run
+
+    monkeypatch.setattr(wandb, "init", init_then_die)
+    tuner = tuner_for(tmp_path, tiny_model)
+    tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0)
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED", "COMPLETED"]
+    assert "W&B stopped taking this run's metrics" in capsys.readouterr().err
+    assert tuner.results_frame().best_val_accuracy.notna().all()  # the curves are in the search's records
