@@ -81,6 +81,7 @@ class _TrialLogger(WandbEpochLogger):
         objective: kt.Objective,
         tensorboard_dir: str | None,
         kind: str = "execution",
+        check_objective: bool = False,
     ) -> None:
         parts = objective.objectives if isinstance(objective, MultiObjective) else [objective]
         super().__init__(trial_run.run, summaries={part.name: part.direction for part in parts})
@@ -90,6 +91,7 @@ class _TrialLogger(WandbEpochLogger):
         self.objective = objective
         self.tensorboard_dir = tensorboard_dir
         self.kind = kind
+        self.check_objective = check_objective
         self.started = [0]  # shared by the copies KerasTuner makes per execution
         self.curve: list[dict[str, float]] = []
         self.session: HParamsSession | None = None
@@ -114,6 +116,8 @@ class _TrialLogger(WandbEpochLogger):
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         metrics = self.epoch_metrics(logs)
         self.curve.append({"epoch": epoch, **metrics})
+        if self.check_objective and len(self.curve) == 1:
+            self._check_objective(metrics)
         loss = metrics.get("loss")
         if loss is not None and not np.isfinite(loss) and "diverged" not in self.trial_run.record:
             # Training on is time lost: stop, and let run_trial fail the trial with the reason.
@@ -123,6 +127,19 @@ class _TrialLogger(WandbEpochLogger):
             self.session.scalars(epoch, metrics)
         if self._active is not None:
             self._log(epoch, metrics)
+
+    def _check_objective(self, metrics: Mapping[str, float]) -> None:
+        """After the first epoch: is the objective among what the model reports? If not, stop the search now."""
+        parts = self.objective.objectives if isinstance(self.objective, MultiObjective) else [self.objective]
+        missing = [part.name for part in parts if part.name not in metrics]
+        if missing:
+            reported = sorted(name for name in metrics if name != "learning_rate")
+            raise kt.errors.FatalValueError(
+                f"Expected the objective {missing[0]!r} among the metrics the model reports, received "
+                f"{reported}. To fix, pass one of those as objective=, or compile the model with that metric "
+                f"(metrics=[...]); a 'val_' metric also needs validation data (validation_split= or "
+                f"validation_data=)."
+            )
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         super().on_train_end(logs)
@@ -307,6 +324,8 @@ class WandbTuner(kt.Tuner):
                     objective=self.oracle.objective,
                     tensorboard_dir=self.tensorboard_dir,
                     kind="fold" if cv is not None else "execution",
+                    # With HyperModel's own fit, Keras's logs are the metrics KerasTuner ranks by.
+                    check_objective=type(self.hypermodel).fit is kt.HyperModel.fit,
                 ),
             ]
         if cv is None:

@@ -67,3 +67,25 @@ def test_an_existing_search_survives_a_bad_new_tuner(tmp_path, tiny_model, digit
     with pytest.raises(ValueError):
         make(tmp_path, tiny_model, max_trials=0, overwrite=True)
     assert os.path.exists(os.path.join(first.get_trial_dir("0"), "trial.json"))
+
+
+@pytest.mark.parametrize(
+    ("objective", "fit", "message"),
+    [
+        ("val_auc", {"validation_split": 0.25}, r"Expected the objective 'val_auc' among the metrics the model "
+         r"reports, received \['accuracy', 'loss', 'val_accuracy', 'val_loss'\]"),
+        ("val_accuracy", {}, r"Expected the objective 'val_accuracy' .* received \['accuracy', 'loss'\].*validation"),
+    ],
+)
+def test_an_objective_the_model_does_not_report_stops_the_search_after_one_epoch(
+    tmp_path, wandb_env, tiny_model, digits, objective, fit, message
+):
+    import keras_tuner as kt
+    from wandb_log import read_runs
+
+    tuner = WandbTuner(tiny_model, objective=kt.Objective(objective, "max"), max_trials=3,
+                       directory=str(tmp_path), project_name="objective")
+    with pytest.raises(kt.errors.FatalValueError, match=message):
+        tuner.search(*digits, epochs=20, verbose=0, **fit)
+    (run,) = read_runs(wandb_env).values()  # one trial started, not three
+    assert run.exit_code == 1 and len(run.history) <= 1  # stopped at the first epoch, not after 20
