@@ -325,7 +325,9 @@ class WandbTuner(kt.Tuner):
                     tensorboard_dir=self.tensorboard_dir,
                     kind="fold" if cv is not None else "execution",
                     # With HyperModel's own fit, Keras's logs are the metrics KerasTuner ranks by.
-                    check_objective=type(self.hypermodel).fit is kt.HyperModel.fit,
+                    # (validation_freq > 1 leaves val_ metrics out of the first epoch's logs.)
+                    check_objective=type(self.hypermodel).fit is kt.HyperModel.fit
+                    and kwargs.get("validation_freq", 1) == 1,
                 ),
             ]
         if cv is None:
