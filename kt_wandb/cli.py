@@ -72,7 +72,34 @@ def _parser() -> argparse.ArgumentParser:
     panels.add_argument("project_dir", help="the search's folder (directory/project_name)")
     panels.add_argument("--entity", default=None, help="W&B entity (default: the runs' own)")
     panels.add_argument("--project", default=None, help="W&B project (default: the runs' own)")
+    launch = commands.add_parser(
+        "launch",
+        help="run a search script as KerasTuner's chief and N workers on this machine",
+        description="Runs COMMAND (a search script that also runs alone) as the chief and N workers of one "
+        "distributed search: kt-wandb launch --workers 4 -- python my_search.py",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    launch.add_argument("--workers", type=_positive, required=True, help="how many workers train trials")
+    launch.add_argument(
+        "--gpus", default="all", help="'all' (round robin over the visible GPUs), 'none' (CPU), or '0,1'"
+    )
+    launch.add_argument("--host", default="127.0.0.1", help="the address the chief serves the oracle on")
+    launch.add_argument("--port", type=int, default=None, help="its port (default: a free one)")
+    launch.add_argument(
+        "--memory-fraction", type=float, default=0.9, help="of a GPU's memory, what the workers sharing it get"
+    )
+    launch.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the search's command line")
     return parser
+
+
+def _launch_command(args: argparse.Namespace) -> int:
+    from kt_wandb.launcher import launch
+
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    return launch(
+        command, workers=args.workers, gpus=args.gpus, host=args.host, port=args.port,
+        memory_fraction=args.memory_fraction,
+    )
 
 
 def _panels_command(args: argparse.Namespace) -> int:
@@ -100,6 +127,7 @@ def _progress_tuner(**kwargs: Any) -> Any:
 
     class ProgressTuner(WandbTuner):
         total: int | None = None
+        ran = 0
 
         def on_trial_begin(self, trial: Any) -> None:
             self._started = time.monotonic()
@@ -108,8 +136,12 @@ def _progress_tuner(**kwargs: Any) -> Any:
         def on_trial_end(self, trial: Any) -> None:
             super().on_trial_end(trial)
             done = self.oracle.get_trial(trial.trial_id)
-            finished = sum(t.status in ("COMPLETED", "FAILED") for t in self.oracle.trials.values())
-            count = f"{finished}/{self.total}" if self.total else str(finished)
+            self.ran += 1
+            if self.role == "worker":  # the chief keeps the count; a worker tells its own
+                count = f"#{self.ran} of this worker"
+            else:
+                finished = sum(t.status in ("COMPLETED", "FAILED") for t in self.oracle.trials.values())
+                count = f"{finished}/{self.total}" if self.total else str(finished)
             name = self.oracle.objective.name
             score = f"{name}={done.score:.4f}" if done.score is not None else done.status.lower()
             best = self.oracle.get_best_trials(1)
@@ -118,7 +150,7 @@ def _progress_tuner(**kwargs: Any) -> Any:
             print(f"trial {count}  [{trial.trial_id}]  {score}  {best_text}  ({seconds:.1f} s)", flush=True)
 
     tuner = ProgressTuner(**kwargs)
-    tuner.total = planned_trials(tuner.oracle)
+    tuner.total = planned_trials(tuner.oracle) if tuner.role != "worker" else None
     return tuner
 
 
@@ -153,6 +185,9 @@ def _search(args: argparse.Namespace) -> int:
           f"{args.oracle}, {tuner.total or '?'} trials")
     started = time.monotonic()
     tuner.search(data.x_train, data.y_train, epochs=args.epochs, validation_split=0.2, verbose=0)
+    if tuner.role == "worker":  # the chief reports on the whole search
+        print(f"worker {tuner.worker_id} done: {tuner.ran} trial(s) in {time.monotonic() - started:.0f} s")
+        return 0
     _report(tuner, data, time.monotonic() - started)
     return 0
 
@@ -189,7 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = _parser().parse_args(argv)
     try:
-        command = {"report": _report_command, "panels": _panels_command, "search": _search}[args.command]
+        command = {
+            "report": _report_command, "panels": _panels_command, "search": _search, "launch": _launch_command,
+        }[args.command]
         return command(args)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM during the search: the trial's run is already finished
         print("kt-wandb: interrupted; every finished trial is kept. Run the same command again to resume.",

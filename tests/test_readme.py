@@ -40,3 +40,27 @@ def test_the_readme_hparams_grid_runs_unchanged_into_tensorboard_and_wandb(tmp_p
     run_example(1, tmp_path)
     sessions = [p for p in (tmp_path / "logs" / "hparam_tuning").iterdir() if p.is_dir()]
     assert len(sessions) == 8 == len(read_runs(wandb_env))
+
+
+@pytest.mark.slow
+def test_the_readme_search_script_runs_alone_and_under_the_launcher_unchanged(tmp_path, wandb_env):
+    (tmp_path / "alone").mkdir()
+    alone = run_example(2, tmp_path / "alone")
+    assert "worker" not in alone.stdout and len(read_runs(wandb_env)) == 6
+
+    launched = tmp_path / "launched"
+    launched.mkdir()
+    (launched / "my_search.py").write_text((tmp_path / "alone" / "example_2.py").read_text())
+    runs_dir = tmp_path / "launched-wandb"
+    runs_dir.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "kt_wandb.cli", "launch", "--workers", "2", "--gpus", "none", "--",
+         sys.executable, "my_search.py"],
+        cwd=launched, capture_output=True, text=True, timeout=900, env=child_env(WANDB_DIR=str(runs_dir)),
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    table = [line for line in result.stdout.splitlines() if line.startswith("[chief]") and "worker" in line]
+    assert table, result.stdout[-3000:]  # the chief printed the table, with its worker column
+    runs = read_runs(runs_dir)
+    assert len(runs) == 6 and len({run.group for run in runs.values()}) == 1
+    assert all(any(tag.startswith("worker:") for tag in run.tags) for run in runs.values())

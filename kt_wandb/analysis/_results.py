@@ -73,7 +73,8 @@ def results_frame(
     for each metric's best epoch (by the metric's direction; with several
     executions, the mean of each execution's best),
     `execution_<i>_score` where trials ran several executions, `fold_<i>_score` and
-    `fold_std_score` where they were cross-validated (`cv=`), `duration_s`, and
+    `fold_std_score` where they were cross-validated (`cv=`), `duration_s`,
+    `worker` where a distributed search's workers ran them, and
     `wandb_run_id`, `wandb_run_path`, `wandb_url`, `wandb_run_dir`, `wandb_exit_code`.
     `frame.attrs` holds the search's `objective`, `direction`, `oracle` and `search_id`
     where the search was run by `WandbTuner`.
@@ -107,6 +108,8 @@ def results_frame(
         if record.get("fold_scores"):
             row["fold_std_score"] = float(pd.Series(record["fold_scores"]).std(ddof=0))
         row["duration_s"] = _number(record.get("duration_s"))
+        if "worker" in record:
+            row["worker"] = record["worker"]
         row["wandb_run_id"] = record.get("run_id")
         row["wandb_run_path"] = record.get("path")
         row["wandb_url"] = record.get("url")
@@ -128,7 +131,7 @@ def _ordered(columns: pd.Index) -> list[str]:
             (
                 "trial_id", "status", "error", "param_", "score", "best_step", "execution_", "fold_", "metric_",
                 "best_",
-                "duration_s", "wandb_",
+                "duration_s", "worker", "wandb_",
             )
         ):
             if name.startswith(prefix):

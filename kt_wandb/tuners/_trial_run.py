@@ -64,10 +64,12 @@ class TrialRun:
         tags: list[str],
         summary: Mapping[str, Any],
         objective: tuple[str, str],
+        worker: str | None = None,
     ) -> TrialRun:
         """Starts the run (finishing any run left open) and writes the trial's run record.
 
-        `objective` is the objective's name and summary ("min" or "max"): its direction.
+        `objective` is the objective's name and summary ("min" or "max"): its direction;
+        `worker` the id of the distributed worker running the trial.
         """
         import wandb
 
@@ -105,6 +107,8 @@ class TrialRun:
             "started": datetime.now(timezone.utc).isoformat(),
             "previous_attempts": previous,
         }
+        if worker is not None:
+            record["worker"] = worker
         if run is not None:
             run.define_metric(objective[0], summary=objective[1])
             run.summary.update(dict(summary))

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import warnings
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from keras_tuner.src.utils import load_json
 
 from kt_wandb.tuners._checks import check_fit_arguments, check_tuner_arguments
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
+from kt_wandb.tuners._distributed import Heartbeat, heartbeat_timeout, role, serve_oracle, worker_id
 from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._oracles import make_oracle, oracle_name
 from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment
@@ -196,6 +198,12 @@ class WandbTuner(kt.Tuner):
             `seed`, ...) and `kt.Tuner`'s (`directory`, `project_name`,
             `overwrite`, `executions_per_trial`, `max_model_size`, ...).
 
+    Attributes:
+        role: In KerasTuner's distributed mode (`kt-wandb launch`), "chief"
+            or "worker"; None for a search on its own.
+        worker_id: A worker's id (`KERASTUNER_TUNER_ID`), else None.
+        search_id: The id the search's run ids and group derive from.
+
     Example:
         >>> import tempfile, keras, numpy as np
         >>> from kt_wandb import WandbTuner
@@ -234,8 +242,16 @@ class WandbTuner(kt.Tuner):
     ) -> None:
         # Every argument is checked before KerasTuner may overwrite a project directory.
         check_tuner_arguments(kwargs, wandb_project=wandb_project)
+        self.role = role()
+        self.worker_id = worker_id() if self.role == "worker" else None
+        self._heartbeat_timeout = heartbeat_timeout()
         mode, reason = resolve_mode(wandb_mode)
+        self._seed = kwargs.get("seed")
         oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
+        if self.role == "worker":
+            # The chief owns the project directory: a worker must not wipe what the others write.
+            tuner_kwargs["overwrite"] = False
+        self._local_oracle = oracle_instance
         self._init_kwargs = init_kwargs(
             project=wandb_project or tuner_kwargs.get("project_name") or "untitled_project",
             entity=wandb_entity,
@@ -244,6 +260,7 @@ class WandbTuner(kt.Tuner):
             directory=str(tuner_kwargs.get("directory") or "."),
         )
         super().__init__(oracle=oracle_instance, hypermodel=hypermodel, **tuner_kwargs)
+        self._heartbeat: Heartbeat | None = None
         self.oracle_name = oracle_name(oracle_instance)
         self.log_best_model = log_best_model
         self.wandb_panels = wandb_panels
@@ -273,10 +290,16 @@ class WandbTuner(kt.Tuner):
         values = trial.hyperparameters.values
         config = {k: v for k, v in values.items() if not k.startswith(_INTERNAL_PREFIX)}
         tags = [self.oracle_name]
+        if self.worker_id is not None:
+            tags.append(f"worker:{self.worker_id}")
         bracket = values.get("tuner/bracket")
         if bracket is not None:
             tags += [f"bracket:{bracket}", f"round:{values.get('tuner/round')}"]
         summary: dict[str, Any] = {"trial/id": trial.trial_id}
+        if self.worker_id is not None:
+            summary["trial/worker"] = self.worker_id
+        if self._heartbeat is not None:
+            self._heartbeat.trial_id = trial.trial_id
         if bracket is not None:
             summary.update(
                 {
@@ -297,6 +320,7 @@ class WandbTuner(kt.Tuner):
             tags=tags,
             summary=summary,
             objective=(self.oracle.objective.name, self.oracle.objective.direction),
+            worker=self.worker_id,
         )
         if self._trial_run.run is not None and "settings" not in self._init_kwargs:
             # The package list is the same for every trial of a search: record it once.
@@ -388,6 +412,8 @@ class WandbTuner(kt.Tuner):
         try:
             super().on_trial_end(trial)
         finally:
+            if self._heartbeat is not None:
+                self._heartbeat.trial_id = None
             self._finish_trial(trial)
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
@@ -402,15 +428,27 @@ class WandbTuner(kt.Tuner):
         `get_best_models()`, is the best epoch of the best fold.
 
         A run left open by an exception or Ctrl-C is finished before it propagates.
+
+        In KerasTuner's distributed mode (see `kt-wandb launch`), the chief
+        serves the oracle until every trial is done and opens no run; each
+        worker runs trials as runs of the same group, tagged `worker:<id>`. A
+        worker silent for `KT_WANDB_HEARTBEAT_TIMEOUT` seconds (default 120)
+        is dropped and its trial given to another worker.
         """
         check_fit_arguments(fit_args, fit_kwargs)
         cv = fit_kwargs.pop("cv", None)
-        restore = _raise_on_sigterm()
         if cv is not None:  # checked, and split into folds, before any training
             self._cv, fit_args, fit_kwargs = plan_cross_validation(
-                cv, fit_args, fit_kwargs, oracle=self.oracle,
-                executions_per_trial=self.executions_per_trial, seed=int(self.oracle.seed or 0),
+                cv, fit_args, fit_kwargs, oracle=self._local_oracle,
+                executions_per_trial=self.executions_per_trial, seed=self._cv_seed(),
             )
+        if self.role == "chief":
+            self._cv = None
+            self._serve(fit_kwargs.get("verbose"))
+            return
+        restore = _raise_on_sigterm()
+        if self.role == "worker":
+            self._heartbeat = Heartbeat(self.oracle, interval=min(10.0, self._heartbeat_timeout / 4))
         try:
             super().search(*fit_args, **fit_kwargs)
         except BaseException as exc:
@@ -428,9 +466,40 @@ class WandbTuner(kt.Tuner):
         finally:
             self._cv = None
             restore()
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
+                self._heartbeat = None
+                self._read_finished_search()
+
+    def _cv_seed(self) -> int:
+        if self._seed is not None:
+            return int(self._seed)
+        if self.role is not None:  # every worker must make the same folds
+            return zlib.crc32(self.search_id.encode())
+        return int(self._local_oracle.seed or 0)
+
+    def _serve(self, verbose: Any) -> None:
+        """The chief's part: serve the oracle until the workers are done, then end the search."""
+        if verbose is not None:
+            self.oracle.verbose = verbose
+        self.save()
+        serve_oracle(self.oracle, timeout=self._heartbeat_timeout)
+        self.on_search_end()
+
+    def _read_finished_search(self) -> None:
+        """A worker after the search: the chief is gone, so read the trials from the project directory."""
+        try:
+            self._local_oracle.reload()
+        except Exception as exc:  # e.g. another host's directory: keep asking the chief
+            print(f"kt-wandb: worker {self.worker_id} could not read the finished search in "
+                  f"{self.project_dir} ({type(exc).__name__}: {exc}).", file=sys.stderr)
+            return
+        self.oracle = self._local_oracle
 
     def on_search_end(self) -> None:
         super().on_search_end()
+        if self.role == "worker":  # the chief writes the search's own files and panels
+            return
         if self.tensorboard_dir is not None:
             metrics = {name for t in self.oracle.trials.values() for name in t.metrics.metrics}
             write_experiment(self.tensorboard_dir, self.oracle.hyperparameters, self.oracle.objective.name, metrics)

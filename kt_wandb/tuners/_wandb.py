@@ -18,6 +18,7 @@ from kt_wandb._records import IDENTITY_FILE
 __all__ = [
     "MODES",
     "RESERVED_INIT_KEYS",
+    "SEARCH_ID_ENV",
     "SearchIdentity",
     "has_credentials",
     "init_kwargs",
@@ -93,8 +94,16 @@ def run_id(search_id: str, trial_id: str) -> str:
     return f"{search_id}-{trial_id}"
 
 
+# Gives every process of a distributed search the same id where they share no project directory.
+SEARCH_ID_ENV = "KT_WANDB_SEARCH_ID"
+
+
 class SearchIdentity:
     """The id of one search, kept in its project directory so a resume finds it.
+
+    The first process to create the file wins (created whole, in one step), so
+    the workers of a distributed search sharing the directory agree on the id.
+    Where they share none, `KT_WANDB_SEARCH_ID` gives a new search its id.
 
     Args:
         project_dir: The tuner's project directory.
@@ -104,18 +113,51 @@ class SearchIdentity:
 
     def __init__(self, project_dir: str | os.PathLike[str], **facts: Any) -> None:
         self.path = Path(project_dir) / IDENTITY_FILE
-        if self.path.exists():
-            self.facts = json.loads(self.path.read_text())
-            self.resumed = True
-        else:
-            self.facts = {
-                "search_id": "".join(secrets.choice(_ALPHABET) for _ in range(8)),
+        wanted = os.environ.get(SEARCH_ID_ENV)
+        if wanted is not None and not _valid_search_id(wanted):
+            raise ValueError(
+                f"Expected {SEARCH_ID_ENV} to be 1 to 32 lowercase letters and digits, received {wanted!r}. "
+                f"To fix, set it to, say, 'mnist01', the same on every host of the search."
+            )
+        self.resumed = self.path.exists()
+        if not self.resumed:
+            facts = {
+                "search_id": wanted or "".join(secrets.choice(_ALPHABET) for _ in range(8)),
                 "created": datetime.now(timezone.utc).isoformat(),
                 **facts,
             }
-            self.resumed = False
-            self.path.write_text(json.dumps(self.facts, indent=2))
+            self.resumed = not _create_whole(self.path, json.dumps(facts, indent=2))
+        self.facts = json.loads(self.path.read_text())
         self.search_id = str(self.facts["search_id"])
+        if wanted is not None and wanted != self.search_id:
+            raise ValueError(
+                f"Expected the search in {self.path.parent} to have {SEARCH_ID_ENV}={wanted!r}, received a "
+                f"search with id {self.search_id!r} there. To fix, unset {SEARCH_ID_ENV} to resume that search, "
+                f"or pass overwrite=True (or another project_name) to start a new one."
+            )
+
+
+def _valid_search_id(text: str) -> bool:
+    return 0 < len(text) <= 32 and all(c in _ALPHABET for c in text)
+
+
+def _create_whole(path: Path, text: str) -> bool:
+    """Creates `path` holding `text` unless it exists; readers never see it half-written. True if created."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    tmp.write_text(text)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:  # a filesystem without hard links: exclusive creation, then the text
+        try:
+            with open(path, "x") as file:
+                file.write(text)
+        except FileExistsError:
+            return False
+    finally:
+        tmp.unlink()
+    return True
 
 
 def init_kwargs(

@@ -1,0 +1,232 @@
+"""KerasTuner's distributed mode: each process's role, the chief's oracle server, the workers' heartbeats.
+
+KerasTuner's chief serves the oracle over gRPC and workers ask it for trials
+(`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`).
+Its own server waits forever on a worker that died mid-trial, and its trial
+is never run again. The server here is KerasTuner's servicer with three
+changes: a worker silent for longer than the timeout is dropped and its trial
+goes back to the queue; a worker asking for a trial while others still run
+theirs is told to wait (rather than to stop), so it can take over a dropped
+trial; and a waiting worker is answered after a short pause instead of at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from concurrent import futures
+from typing import Any
+
+__all__ = [
+    "HEARTBEAT_TIMEOUT_ENV",
+    "Heartbeat",
+    "reap_silent_workers",
+    "role",
+    "serve_oracle",
+    "worker_id",
+]
+
+# Seconds a worker may stay silent before the chief gives its trial to another worker.
+HEARTBEAT_TIMEOUT_ENV = "KT_WANDB_HEARTBEAT_TIMEOUT"
+DEFAULT_HEARTBEAT_TIMEOUT = 120.0
+# Pause before answering "wait" to a worker, so that waiting workers don't spin.
+_IDLE_PAUSE_S = 0.5
+
+
+def role(environ: Mapping[str, str] | None = None) -> str | None:
+    """This process's part in a distributed search: "chief", "worker", or None (a search on its own)."""
+    env = os.environ if environ is None else environ
+    if "KERASTUNER_ORACLE_IP" not in env:
+        return None
+    missing = [name for name in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not env.get(name)]
+    if missing:
+        raise ValueError(
+            f"Expected KERASTUNER_ORACLE_PORT and KERASTUNER_TUNER_ID beside KERASTUNER_ORACLE_IP, received no "
+            f"{' and no '.join(missing)}. To fix, set them (the chief's KERASTUNER_TUNER_ID is 'chief', each "
+            f"worker's a name of its own), or start the processes with `kt-wandb launch`."
+        )
+    return "chief" if "chief" in env["KERASTUNER_TUNER_ID"] else "worker"
+
+
+def worker_id(environ: Mapping[str, str] | None = None) -> str:
+    """The id of this worker (`KERASTUNER_TUNER_ID`)."""
+    env = os.environ if environ is None else environ
+    return env["KERASTUNER_TUNER_ID"]
+
+
+def heartbeat_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """The heartbeat timeout in seconds, from `KT_WANDB_HEARTBEAT_TIMEOUT` (default 120)."""
+    env = os.environ if environ is None else environ
+    text = env.get(HEARTBEAT_TIMEOUT_ENV)
+    if not text:
+        return DEFAULT_HEARTBEAT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(
+            f"Expected {HEARTBEAT_TIMEOUT_ENV} to be a positive number of seconds, received {text!r}. "
+            f"To fix, set it to, say, 120, or unset it."
+        )
+    return value
+
+
+def reap_silent_workers(oracle: Any, last_seen: dict[str, float], timeout: float, now: float) -> list[tuple[str, str]]:
+    """Drops the workers silent for more than `timeout` seconds; their trials go back to the oracle's queue.
+
+    Call it holding the oracle's lock (`keras_tuner.synchronized`). A worker
+    not heard of yet (a chief that has just restarted) is given `timeout`
+    from now.
+
+    Returns:
+        (worker id, trial id or "") for each worker dropped.
+    """
+    dropped: list[tuple[str, str]] = []
+    for tuner_id in sorted(set(oracle.tuner_ids) | set(oracle.ongoing_trials)):
+        seen = last_seen.setdefault(tuner_id, now)
+        if now - seen <= timeout:
+            continue
+        trial = oracle.ongoing_trials.pop(tuner_id, None)
+        oracle.tuner_ids.discard(tuner_id)
+        last_seen.pop(tuner_id, None)
+        if trial is not None:
+            oracle._retry_queue.append(trial.trial_id)  # KerasTuner's own queue of trials to run again
+        dropped.append((tuner_id, trial.trial_id if trial is not None else ""))
+    if dropped:
+        oracle.save()
+    return dropped
+
+
+def _servicer_class() -> type:
+    # Deferred: KerasTuner's gRPC modules are needed in distributed mode only.
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+    from keras_tuner.src.engine.oracle import synchronized
+    from keras_tuner.src.engine.trial import Trial, TrialStatus
+
+    def create_trial(oracle: Any, tuner_id: str) -> tuple[Any, bool]:
+        trial = oracle.create_trial(tuner_id)
+        if trial.status == TrialStatus.STOPPED and oracle.ongoing_trials:
+            # Others still run trials; if one of them dies, this worker takes its trial over.
+            oracle.tuner_ids.add(tuner_id)
+            return Trial(oracle.get_space(), status=TrialStatus.IDLE), False
+        return trial, trial.status == TrialStatus.STOPPED
+
+    class Servicer(OracleServicer):
+        def __init__(self, oracle: Any) -> None:
+            super().__init__(oracle)
+            self.last_seen: dict[str, float] = {}
+
+        def heard(self, tuner_id: str) -> None:
+            self.last_seen[tuner_id] = time.monotonic()
+
+        def heard_of_trial(self, trial_id: str) -> None:
+            for tuner_id, trial in list(self.oracle.ongoing_trials.items()):
+                if trial.trial_id == trial_id:
+                    self.heard(tuner_id)
+
+        def CreateTrial(self, request: Any, context: Any) -> Any:
+            self.heard(request.tuner_id)
+            trial, stopped = synchronized(create_trial)(self.oracle, request.tuner_id)
+            self.heard(request.tuner_id)
+            if stopped:
+                self.stop_triggered = True
+            elif trial.status == TrialStatus.IDLE:
+                time.sleep(_IDLE_PAUSE_S)
+            return protos.get_service().CreateTrialResponse(trial=trial.to_proto())
+
+        def UpdateTrial(self, request: Any, context: Any) -> Any:
+            self.heard_of_trial(request.trial_id)
+            return super().UpdateTrial(request, context)
+
+        def EndTrial(self, request: Any, context: Any) -> Any:
+            self.heard_of_trial(request.trial.trial_id)
+            return super().EndTrial(request, context)
+
+        def GetTrial(self, request: Any, context: Any) -> Any:  # also the workers' heartbeat
+            self.heard_of_trial(request.trial_id)
+            return super().GetTrial(request, context)
+
+    return Servicer
+
+
+def serve_oracle(oracle: Any, *, timeout: float | None = None, poll_s: float = 0.5) -> None:
+    """Serves `oracle` to the workers until every trial is done and every worker told to stop.
+
+    Args:
+        oracle: The chief's oracle.
+        timeout: Seconds a worker may stay silent before its trial goes to
+            another worker (default: `KT_WANDB_HEARTBEAT_TIMEOUT`, or 120).
+        poll_s: How often the chief looks for silent workers and the end.
+    """
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import exit_chief
+    from keras_tuner.src.engine.oracle import synchronized
+
+    timeout = heartbeat_timeout() if timeout is None else timeout
+    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    servicer = _servicer_class()(oracle)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64))
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise RuntimeError(
+            f"Expected a free address for the chief's oracle server, received {address}, which could not be "
+            f"bound. To fix, choose another KERASTUNER_ORACLE_PORT (or let `kt-wandb launch` pick one)."
+        )
+    server.start()
+    print(f"kt-wandb: chief serving the oracle on {address}; a worker silent for {timeout:g} s "
+          f"gives its trial back.", flush=True)
+    try:
+        while True:
+            time.sleep(poll_s)
+            dropped = synchronized(reap_silent_workers)(oracle, servicer.last_seen, timeout, time.monotonic())
+            for tuner_id, trial_id in dropped:
+                what = f"; trial {trial_id} goes back to the queue" if trial_id else ""
+                print(f"kt-wandb: worker {tuner_id} silent for over {timeout:g} s, dropped{what}.",
+                      file=sys.stderr, flush=True)
+            if servicer.stop_triggered and exit_chief(oracle):
+                break
+    finally:
+        server.stop(grace=1)
+
+
+class Heartbeat:
+    """A worker's pulse to the chief while it runs a trial, from a thread of its own.
+
+    Training holds no lock this thread needs, so a worker that is alive keeps
+    beating through long epochs and compilations.
+
+    Args:
+        oracle: The worker's `OracleClient`.
+        interval: Seconds between beats.
+    """
+
+    def __init__(self, oracle: Any, interval: float) -> None:
+        self.oracle = oracle
+        self.interval = interval
+        self.trial_id: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="kt-wandb-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            trial_id = self.trial_id
+            if trial_id is None:
+                continue
+            try:
+                self.oracle.get_trial(trial_id)
+            except Exception:  # the chief gone: the search loop itself will say so
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()

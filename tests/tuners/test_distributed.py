@@ -1,0 +1,155 @@
+"""KerasTuner's distributed mode: a chief and workers as real processes on loopback, and the chief's parts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import keras_tuner as kt
+import pytest
+from conftest import child_env
+from wandb_log import read_runs
+
+from kt_wandb.analysis import results_frame
+from kt_wandb.tuners._distributed import heartbeat_timeout, reap_silent_workers, role
+from kt_wandb.tuners._wandb import SEARCH_ID_ENV, SearchIdentity
+
+SCRIPT = Path(__file__).with_name("distributed_search.py")
+
+
+def _oracle(tmp_path: Path, max_trials: int = 4) -> kt.Oracle:
+    hp = kt.HyperParameters()
+    hp.Int("units", 1, 100)
+    oracle = kt.oracles.RandomSearchOracle(
+        objective=kt.Objective("score", "max"), max_trials=max_trials, hyperparameters=hp, seed=0
+    )
+    oracle._set_project_dir(str(tmp_path), "search")
+    return oracle
+
+
+def test_role_comes_from_kerastuners_variables():
+    assert role({}) is None
+    address = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "8000"}
+    assert role({**address, "KERASTUNER_TUNER_ID": "chief"}) == "chief"
+    assert role({**address, "KERASTUNER_TUNER_ID": "worker3"}) == "worker"
+    with pytest.raises(ValueError, match=r"KERASTUNER_TUNER_ID.*To fix.*kt-wandb launch"):
+        role(address)
+
+
+def test_a_heartbeat_timeout_that_is_no_positive_number_is_refused():
+    assert heartbeat_timeout({"KT_WANDB_HEARTBEAT_TIMEOUT": "2.5"}) == 2.5
+    with pytest.raises(ValueError, match=r"Expected KT_WANDB_HEARTBEAT_TIMEOUT.*received '0'.*To fix"):
+        heartbeat_timeout({"KT_WANDB_HEARTBEAT_TIMEOUT": "0"})
+
+
+def test_a_silent_workers_trial_goes_to_the_next_worker_that_asks(tmp_path):
+    oracle = _oracle(tmp_path)
+    lost = oracle.create_trial("worker0")
+    kept = oracle.create_trial("worker1")
+    seen = {"worker0": 0.0, "worker1": 95.0}
+
+    assert reap_silent_workers(oracle, seen, timeout=10, now=100.0) == [("worker0", lost.trial_id)]
+    assert "worker0" not in oracle.tuner_ids and "worker0" not in oracle.ongoing_trials
+    assert oracle.ongoing_trials["worker1"] is kept  # heard of 5 s ago: kept
+
+    oracle.update_trial(kept.trial_id, {"score": 1.0})
+    kept.status = "COMPLETED"
+    oracle.end_trial(kept)
+    again = oracle.create_trial("worker1")
+    assert again.trial_id == lost.trial_id and again.hyperparameters.values == lost.hyperparameters.values
+    assert json.loads((tmp_path / "search" / "oracle.json").read_text())["ongoing_trials"] == {
+        "worker1": lost.trial_id
+    }
+
+
+def test_workers_sharing_a_project_directory_agree_on_the_search_id(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    ids: list[str] = []
+
+    def join() -> None:
+        ids.append(SearchIdentity(project, objective="loss").search_id)
+
+    threads = [threading.Thread(target=join) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ids) == 8 and len(set(ids)) == 1
+    assert sorted(p.name for p in project.iterdir()) == ["kt_wandb.json"]  # no temporary file left
+
+
+def test_the_search_id_variable_names_a_new_search_and_must_match_a_resumed_one(tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    monkeypatch.setenv(SEARCH_ID_ENV, "shared01")
+    assert SearchIdentity(tmp_path / "a").search_id == "shared01"
+    monkeypatch.setenv(SEARCH_ID_ENV, "other02")
+    with pytest.raises(ValueError, match=r"KT_WANDB_SEARCH_ID='other02'.*'shared01'.*To fix"):
+        SearchIdentity(tmp_path / "a")
+    monkeypatch.setenv(SEARCH_ID_ENV, "Not Valid!")
+    with pytest.raises(ValueError, match=r"Expected KT_WANDB_SEARCH_ID to be 1 to 32.*'Not Valid!'"):
+        SearchIdentity(tmp_path / "a")
+
+
+def _launch(tmp_path: Path, max_trials: int, **env: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable, "-m", "kt_wandb.cli", "launch", "--workers", "2", "--gpus", "none", "--",
+        sys.executable, str(SCRIPT), str(tmp_path / "search"), str(max_trials),
+    ]
+    return subprocess.run(
+        command, env=child_env(TRIAL_SLEEP="1", **env), capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def _trials(project: Path) -> dict[str, dict]:
+    return {
+        p.parent.name: {**json.loads(p.read_text()), "run": json.loads((p.parent / "wandb_run.json").read_text())}
+        for p in project.glob("trial_*/trial.json")
+    }
+
+
+@pytest.mark.slow
+def test_a_chief_and_two_workers_run_each_trial_once_as_one_run_of_one_group(tmp_path, wandb_env):
+    done = _launch(tmp_path, 6)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "[chief] done as chief: 6 trials, 6 completed" in done.stdout
+    assert "[worker0] done as worker" in done.stdout and "[worker1] done as worker" in done.stdout
+
+    trials = _trials(tmp_path / "search" / "search")
+    assert len(trials) == 6 and all(t["status"] == "COMPLETED" for t in trials.values())
+    runs = read_runs(wandb_env)  # raises if a run id was written twice
+    assert sorted(runs) == sorted(t["run"]["run_id"] for t in trials.values())
+    assert len({run.group for run in runs.values()}) == 1
+    workers = {tag for run in runs.values() for tag in run.tags if tag.startswith("worker:")}
+    assert workers == {"worker:worker0", "worker:worker1"}
+    # Every run is a worker's: the chief opened none.
+    assert all(run.exit_code == 0 and run.summary["trial/worker"] in ("worker0", "worker1") for run in runs.values())
+    frame = results_frame(tmp_path / "search" / "search")
+    assert len(frame) == 6 and set(frame.worker) == {"worker0", "worker1"}
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_trial_loses_nothing_and_the_other_finishes_the_search(tmp_path, wandb_env):
+    done = _launch(tmp_path, 6, KILL_WORKER="worker0", KT_WANDB_HEARTBEAT_TIMEOUT="5")
+    assert done.returncode == 128 + 9, done.stdout[-4000:]  # the launcher reports the failed worker
+    assert "worker0 failed (killed by SIGKILL)" in done.stdout
+    assert "[chief] done as chief: 6 trials, 6 completed" in done.stdout
+
+    trials = _trials(tmp_path / "search" / "search")
+    assert len(trials) == 6 and all(t["status"] == "COMPLETED" for t in trials.values())
+    # worker0's first trial, finished before it died, is kept as it was.
+    assert any(t["run"]["worker"] == "worker0" and t["run"]["exit_code"] == 0 for t in trials.values())
+    retried = [t for t in trials.values() if t["run"]["previous_attempts"]]
+    assert len(retried) == 1
+    (trial,) = retried
+    assert trial["run"]["worker"] == "worker1" and trial["run"]["previous_attempts"][0]["worker"] == "worker0"
+    first_attempt = trial["run"]["previous_attempts"][0]["run_id"]
+    assert trial["run"]["run_id"] == f"{first_attempt}-r1"
+
+    runs = read_runs(wandb_env)
+    assert sorted(runs) == sorted([*(t["run"]["run_id"] for t in trials.values()), first_attempt])
+    assert runs[trial["run"]["run_id"]].summary["trial/previous_run"] == first_attempt
+    assert runs[first_attempt].exit_code is None  # killed: W&B shows it crashed
