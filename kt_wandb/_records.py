@@ -2,9 +2,47 @@
 
 from __future__ import annotations
 
-__all__ = ["IDENTITY_FILE", "RUN_RECORD"]
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+__all__ = ["IDENTITY_FILE", "RUN_RECORD", "config_key", "hyperparameter_name", "read_json"]
 
 # In the project directory: the search's id, objective, direction and oracle.
 IDENTITY_FILE = "kt_wandb.json"
 # In each trial's directory: the trial's W&B run (id, local folder, exit code), duration and execution scores.
 RUN_RECORD = "wandb_run.json"
+
+# What W&B mishandles in a config key, percent-encoded: '.' reads as nesting in its filters and panels,
+# a leading '_' marks W&B's own keys (hidden), leading and trailing '-' are stripped by the SDK, a leading
+# '$' is refused by its store. '%' itself is always encoded, so that the mapping can be undone.
+_EMPTY_KEY = "%"
+
+
+def config_key(name: str) -> str:
+    """The W&B config key of a hyperparameter: its name, with what W&B can't take percent-encoded.
+
+    Example:
+        >>> config_key("block.0.units"), config_key("_scale"), config_key("learning_rate")
+        ('block%2E0%2Eunits', '%5Fscale', 'learning_rate')
+    """
+    if not name:
+        return _EMPTY_KEY
+    key = name.replace("%", "%25").replace(".", "%2E")
+    if key[0] in "-_$":
+        key = f"%{ord(key[0]):02X}{key[1:]}"
+    if key[-1] == "-":
+        key = f"{key[:-1]}%2D"
+    return key
+
+
+def hyperparameter_name(key: str) -> str:
+    """The hyperparameter name a W&B config key stands for: `config_key` undone."""
+    return "" if key == _EMPTY_KEY else unquote(key)
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A JSON record of the search, or {} where there is none."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else {}

@@ -3,6 +3,7 @@
 Reads only what a search wrote to its project directory; imports nothing from `kt_wandb.tuners`.
 """
 
+from kt_wandb._records import config_key, hyperparameter_name
 from kt_wandb.analysis._importance import design_matrix, parameter_importance
 from kt_wandb.analysis._panels import PanelColumn, PanelSpec, build_wandb_report, panel_spec, publish_panels
 from kt_wandb.analysis._report import ReportData, report_data, write_report
@@ -13,7 +14,9 @@ __all__ = [
     "PanelSpec",
     "ReportData",
     "build_wandb_report",
+    "config_key",
     "design_matrix",
+    "hyperparameter_name",
     "learning_curves",
     "load_trials",
     "panel_spec",

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kt_wandb._records import IDENTITY_FILE
-from kt_wandb.analysis._results import _read_json, load_trials, search_space
+from kt_wandb._records import IDENTITY_FILE, config_key, read_json
+from kt_wandb.analysis._results import load_trials, search_space
 
 __all__ = ["PanelColumn", "PanelSpec", "build_wandb_report", "panel_spec", "publish_panels"]
 
@@ -71,7 +71,7 @@ def panel_spec(
     """
     trials = load_trials(project_dir)
     records = [t["wandb"] for t in trials if t["wandb"].get("mode") in ("online", "offline")]
-    facts = _read_json(Path(project_dir) / IDENTITY_FILE)
+    facts = read_json(Path(project_dir) / IDENTITY_FILE)
     if not records or "objective" not in facts:
         raise ValueError(
             f"Expected a search run by WandbTuner with W&B runs, received {str(project_dir)!r}, which has "
@@ -79,7 +79,7 @@ def panel_spec(
             f"To fix, pass the project directory of a WandbTuner search that logged to W&B."
         )
     columns = [
-        PanelColumn("config", name, log=config.get("sampling") == "log")
+        PanelColumn("config", config_key(name), log=config.get("sampling") == "log")
         for name, config in search_space(trials).items()
     ]
     columns.append(PanelColumn("summary", facts["objective"], inverted=facts.get("direction") == "min"))

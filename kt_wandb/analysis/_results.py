@@ -15,14 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from kt_wandb._records import IDENTITY_FILE, RUN_RECORD
+from kt_wandb._records import IDENTITY_FILE, RUN_RECORD, read_json
 
 __all__ = ["learning_curves", "load_trials", "results_frame", "search_space"]
 
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def load_trials(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -42,7 +38,7 @@ def load_trials(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     trials = []
     for path in paths:
         trial = json.loads(path.read_text())
-        trial["wandb"] = _read_json(path.parent / RUN_RECORD)
+        trial["wandb"] = read_json(path.parent / RUN_RECORD)
         trials.append(trial)
     return trials
 
@@ -118,7 +114,7 @@ def results_frame(
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame = frame[_ordered(frame.columns)]
-    facts = _read_json(Path(project_dir) / IDENTITY_FILE)
+    facts = read_json(Path(project_dir) / IDENTITY_FILE)
     frame.attrs.update({k: facts[k] for k in ("objective", "direction", "oracle", "search_id") if k in facts})
     return frame
 

@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["check_fit_arguments", "check_tuner_arguments"]
+__all__ = ["check_fit_arguments", "check_tuner_arguments", "example_count"]
 
-# Characters W&B refuses in a project name, and its length limit.
+# Characters W&B refuses in a project name, and its length limit (for the suggested fix; W&B itself decides).
 _PROJECT_FORBIDDEN = re.compile(r"[/\\#?%:]")
 _PROJECT_MAX = 128
 
@@ -21,7 +21,33 @@ def _positive_int(name: str, value: Any, *, none_allowed: bool, fix: str) -> Non
         raise ValueError(f"Expected `{name}` to be a whole number of 1 or more, received {value!r}. To fix, {fix}.")
 
 
-def check_tuner_arguments(kwargs: Mapping[str, Any], *, wandb_project: str | None) -> None:
+def _wandb_refusal(project: str) -> str | None:
+    """W&B's own verdict on a project name (its settings validate it, no network needed), or None if accepted."""
+    import wandb
+
+    try:
+        wandb.Settings(project=project)
+    except Exception as exc:  # pydantic's ValidationError, wrapping W&B's UsageError
+        lines = [line.strip() for line in str(exc).splitlines() if "project name" in line]
+        return lines[0] if lines else f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _check_project_name(project: str, argument: str) -> None:
+    refusal = _wandb_refusal(project)
+    if refusal is None:
+        return
+    fix = (f"pass `wandb_project=` a name W&B takes, such as {_PROJECT_FORBIDDEN.sub('-', project)[:_PROJECT_MAX]!r} "
+           f"(letters, digits, '-', '_' and '.')")
+    if argument == "project_name":
+        fix += ", or change project_name (the runs' project by default)"
+    raise ValueError(
+        f"Expected a project name W&B accepts, received {project!r} (from `{argument}`), which W&B refuses: "
+        f"{refusal}. To fix, {fix}."
+    )
+
+
+def check_tuner_arguments(kwargs: Mapping[str, Any], *, wandb_project: str | None, wandb_mode: str) -> None:
     """Checks `WandbTuner(...)`'s arguments before KerasTuner creates or overwrites anything."""
     if "max_trials" in kwargs:
         _positive_int("max_trials", kwargs["max_trials"], none_allowed=True,
@@ -35,14 +61,9 @@ def check_tuner_arguments(kwargs: Mapping[str, Any], *, wandb_project: str | Non
                 f"Expected `wandb_project` to be a non-empty name, received {wandb_project!r}. "
                 f"To fix, pass a name such as 'digits-search', or leave it out to use project_name."
             )
-        bad = sorted(set(_PROJECT_FORBIDDEN.findall(wandb_project)))
-        if bad or len(wandb_project) > _PROJECT_MAX:
-            raise ValueError(
-                f"Expected a W&B project name of at most {_PROJECT_MAX} characters without any of / \\ # ? % :, "
-                f"received {wandb_project!r}{f' (with {bad})' if bad else f' ({len(wandb_project)} characters)'}. "
-                f"To fix, use letters, digits, '-', '_' and '.', for example "
-                f"{_PROJECT_FORBIDDEN.sub('-', wandb_project)[:_PROJECT_MAX]!r}."
-            )
+        _check_project_name(wandb_project, "wandb_project")
+    elif isinstance(kwargs.get("project_name"), str) and wandb_mode != "disabled":  # the runs' project by default
+        _check_project_name(kwargs["project_name"], "project_name")
     directory = kwargs.get("directory")
     if directory is not None:
         existing = os.path.abspath(os.fspath(directory))
@@ -60,12 +81,15 @@ def check_tuner_arguments(kwargs: Mapping[str, Any], *, wandb_project: str | Non
             )
 
 
-def _length(data: Any) -> int | None:
-    if isinstance(data, Mapping):
+def example_count(data: Any) -> int | None:
+    """How many examples an array input holds; None for what is no array (a dataset, a generator)."""
+    if isinstance(data, Mapping):  # named inputs
         data = next(iter(data.values()), None)
-    elif isinstance(data, (list, tuple)) and data and hasattr(data[0], "shape"):
+    elif isinstance(data, (list, tuple)) and data and hasattr(data[0], "shape"):  # several inputs
         data = data[0]
-    return len(data) if hasattr(data, "shape") and hasattr(data, "__len__") else None
+    if isinstance(data, list) or (hasattr(data, "shape") and hasattr(data, "__len__")):
+        return len(data)
+    return None
 
 
 def check_fit_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
@@ -74,7 +98,7 @@ def check_fit_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         _positive_int("epochs", kwargs["epochs"], none_allowed=False, fix="pass the number of epochs to train, e.g. 10")
     x = args[0] if args else kwargs.get("x")
     y = args[1] if len(args) > 1 else kwargs.get("y")
-    nx, ny = _length(x), _length(y)
+    nx, ny = example_count(x), example_count(y)
     if nx is not None and ny is not None and nx != ny:
         raise ValueError(
             f"Expected as many labels as examples, received {nx} examples in x and {ny} in y. "

@@ -9,6 +9,8 @@ from typing import Any
 import keras_tuner as kt
 import numpy as np
 
+from kt_wandb.tuners._checks import example_count
+
 __all__ = ["CrossValidation", "plan_cross_validation"]
 
 
@@ -36,17 +38,6 @@ def _rows(data: Any, index: np.ndarray) -> Any:
     if isinstance(data, (list, tuple)):  # several inputs
         return type(data)(np.asarray(v)[index] for v in data)
     return np.asarray(data)[index]
-
-
-def _length(data: Any) -> int | None:
-    """How many examples an array input holds; None for what is no array (a dataset, a generator)."""
-    if isinstance(data, Mapping):  # named inputs
-        data = next(iter(data.values()), None)
-    elif isinstance(data, (list, tuple)) and data and hasattr(data[0], "shape"):  # several inputs
-        data = data[0]
-    if isinstance(data, (np.ndarray, list)) or (hasattr(data, "shape") and hasattr(data, "__len__")):
-        return len(data)
-    return None
 
 
 def _is_classification(y: np.ndarray) -> bool:
@@ -98,19 +89,14 @@ def plan_cross_validation(
     args = list(args)
     x = args.pop(0) if args else kwargs.pop("x", None)
     y = args.pop(0) if args else kwargs.pop("y", None)
-    n = _length(x)
-    if n is None or y is None or _length(y) is None:
+    n = example_count(x)
+    if n is None or y is None or example_count(y) is None:
         raise ValueError(
             f"Expected arrays x and y with `cv`, received x of type {type(x).__name__} and y of type "
             f"{type(y).__name__}. To fix, pass NumPy arrays (a tf.data.Dataset or generator can't be split into "
             f"folds), or split the data yourself and drop cv."
         )
-    labels = np.asarray(y)
-    if len(labels) != n:
-        raise ValueError(
-            f"Expected as many labels as examples, received {n} examples in x and {len(labels)} in y. "
-            f"To fix, give x and y of the same length."
-        )
+    labels = np.asarray(y)  # as many as x: `check_fit_arguments` saw to that
     if cv > n:
         raise ValueError(
             f"Expected at most as many folds as examples, received cv={cv} for {n} examples. "

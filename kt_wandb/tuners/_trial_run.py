@@ -13,16 +13,19 @@ from typing import Any
 
 from kt_wandb._records import RUN_RECORD
 
-__all__ = ["TrialRun", "previous_attempts"]
-
-_warned_init_failure = False
+__all__ = ["OnceNotice", "TrialRun", "previous_attempts"]
 
 
-def _warn_once(message: str) -> None:
-    global _warned_init_failure
-    if not _warned_init_failure:
-        _warned_init_failure = True
-        print(f"kt-wandb: {message}", file=sys.stderr)
+class OnceNotice:
+    """Tells the user of W&B trouble on stderr, once per search: one line, not one per trial."""
+
+    def __init__(self) -> None:
+        self.said = False
+
+    def __call__(self, message: str) -> None:
+        if not self.said:
+            self.said = True
+            print(f"kt-wandb: {message}", file=sys.stderr)
 
 
 def previous_attempts(record_path: Path) -> list[dict[str, Any]]:
@@ -43,8 +46,11 @@ class TrialRun:
     and its results stay in KerasTuner's own records.
     """
 
-    def __init__(self, run: Any, record_path: Path, record: dict[str, Any]) -> None:
+    def __init__(
+        self, run: Any, record_path: Path, record: dict[str, Any], notice: OnceNotice | None = None
+    ) -> None:
         self.run = run
+        self.notice = notice or OnceNotice()
         self.record_path = record_path
         self.record = record
         self.config: dict[str, Any] = {}
@@ -65,11 +71,13 @@ class TrialRun:
         summary: Mapping[str, Any],
         objective: tuple[str, str],
         worker: str | None = None,
+        notice: OnceNotice | None = None,
     ) -> TrialRun:
         """Starts the run (finishing any run left open) and writes the trial's run record.
 
         `objective` is the objective's name and summary ("min" or "max"): its direction;
-        `worker` the id of the distributed worker running the trial.
+        `worker` the id of the distributed worker running the trial; `notice` what tells the
+        user, once per search, that W&B failed.
         """
         import wandb
 
@@ -92,7 +100,8 @@ class TrialRun:
                 **kwargs,
             )
         except Exception as exc:
-            _warn_once(
+            notice = notice or OnceNotice()
+            notice(
                 f"W&B could not start a run ({type(exc).__name__}: {exc}); the search "
                 f"goes on and keeps its results in KerasTuner's records."
             )
@@ -117,7 +126,7 @@ class TrialRun:
             record["path"] = run.path
             if run.settings.mode == "online":
                 record["url"] = run.url
-        trial_run = cls(run, record_path, record)
+        trial_run = cls(run, record_path, record, notice)
         trial_run.config = dict(config)
         trial_run._write_record()
         return trial_run
@@ -134,7 +143,7 @@ class TrialRun:
             run.summary.update(dict(summary))
             run.finish(exit_code=exit_code)
         except Exception as exc:  # the trial is done and recorded: W&B failing now must not undo it
-            _warn_once(
+            self.notice(
                 f"W&B could not finish run {self.record['run_id']} ({type(exc).__name__}: {exc}); the trial's "
                 f"results are kept in KerasTuner's records and {self.record_path.name}."
             )

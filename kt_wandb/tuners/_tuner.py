@@ -21,13 +21,14 @@ from keras_tuner.src.engine.objective import MultiObjective
 from keras_tuner.src.engine.trial import Trial, TrialStatus
 from keras_tuner.src.utils import load_json
 
+from kt_wandb._records import config_key
 from kt_wandb.tuners._checks import check_fit_arguments, check_tuner_arguments
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
 from kt_wandb.tuners._distributed import Heartbeat, heartbeat_timeout, role, serve_oracle, worker_id
 from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._oracles import make_oracle, oracle_name
 from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment
-from kt_wandb.tuners._trial_run import TrialRun
+from kt_wandb.tuners._trial_run import OnceNotice, TrialRun
 from kt_wandb.tuners._wandb import SearchIdentity, init_kwargs, resolve_mode, run_id
 
 if TYPE_CHECKING:
@@ -241,11 +242,11 @@ class WandbTuner(kt.Tuner):
         **kwargs: Any,
     ) -> None:
         # Every argument is checked before KerasTuner may overwrite a project directory.
-        check_tuner_arguments(kwargs, wandb_project=wandb_project)
+        mode, reason = resolve_mode(wandb_mode)
+        check_tuner_arguments(kwargs, wandb_project=wandb_project, wandb_mode=mode)
         self.role = role()
         self.worker_id = worker_id() if self.role == "worker" else None
         self._heartbeat_timeout = heartbeat_timeout()
-        mode, reason = resolve_mode(wandb_mode)
         self._seed = kwargs.get("seed")
         oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
         if self.role == "worker":
@@ -261,6 +262,7 @@ class WandbTuner(kt.Tuner):
         )
         super().__init__(oracle=oracle_instance, hypermodel=hypermodel, **tuner_kwargs)
         self._heartbeat: Heartbeat | None = None
+        self._wandb_notice = OnceNotice()  # W&B trouble is said once per tuner
         self.oracle_name = oracle_name(oracle_instance)
         self.log_best_model = log_best_model
         self.wandb_panels = wandb_panels
@@ -277,6 +279,12 @@ class WandbTuner(kt.Tuner):
         self._cv: CrossValidation | None = None
         where = os.path.join(self._init_kwargs["dir"], "wandb")
         print(f"kt-wandb: {reason}; runs of search {self.wandb_group!r} go to {where}.")
+        names = [n for n in self._local_oracle.hyperparameters.values if not n.startswith(_INTERNAL_PREFIX)]
+        renamed = [f"{n!r} as {config_key(n)!r}" for n in names if config_key(n) != n]
+        if renamed and mode != "disabled":
+            print(f"kt-wandb: W&B can't take {len(renamed)} hyperparameter name(s) as config keys as they are; "
+                  f"logged {', '.join(renamed)} (each run's summary maps them back under trial/hp_names; "
+                  f"kt_wandb.analysis.hyperparameter_name undoes it).")
 
     # -- the W&B run of the current trial ---------------------------------------------
 
@@ -289,6 +297,8 @@ class WandbTuner(kt.Tuner):
         super().on_trial_begin(trial)
         values = trial.hyperparameters.values
         config = {k: v for k, v in values.items() if not k.startswith(_INTERNAL_PREFIX)}
+        # Names W&B can't take as config keys are logged under a reversible encoding of themselves.
+        renamed = {config_key(k): k for k in config if config_key(k) != k}
         tags = [self.oracle_name]
         if self.worker_id is not None:
             tags.append(f"worker:{self.worker_id}")
@@ -296,6 +306,8 @@ class WandbTuner(kt.Tuner):
         if bracket is not None:
             tags += [f"bracket:{bracket}", f"round:{values.get('tuner/round')}"]
         summary: dict[str, Any] = {"trial/id": trial.trial_id}
+        if renamed:
+            summary["trial/hp_names"] = renamed
         if self.worker_id is not None:
             summary["trial/worker"] = self.worker_id
         if self._heartbeat is not None:
@@ -316,12 +328,14 @@ class WandbTuner(kt.Tuner):
             run_id=run_id(self.search_id, trial.trial_id),
             name=f"trial-{trial.trial_id}",
             group=self.wandb_group,
-            config=config,
+            config={config_key(k): v for k, v in config.items()},
             tags=tags,
             summary=summary,
             objective=(self.oracle.objective.name, self.oracle.objective.direction),
             worker=self.worker_id,
+            notice=self._wandb_notice,
         )
+        self._trial_run.config = config  # TensorBoard takes every name as it is
         if self._trial_run.run is not None and "settings" not in self._init_kwargs:
             # The package list is the same for every trial of a search: record it once.
             # Listing it costs more than the rest of a run's start together.

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +16,8 @@ from kt_wandb import WandbTuner
 def make(tmp_path, build, **kwargs):
     kwargs.setdefault("directory", str(tmp_path / "search"))
     kwargs.setdefault("wandb_mode", "disabled")
-    return WandbTuner(build, objective="val_accuracy", project_name="bad", **kwargs)
+    kwargs.setdefault("project_name", "bad")
+    return WandbTuner(build, objective="val_accuracy", **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -24,9 +29,14 @@ def make(tmp_path, build, **kwargs):
         ({"executions_per_trial": 0}, r"Expected `executions_per_trial` .* received 0"),
         (
             {"wandb_project": "my/project"},
-            r"Expected a W&B project name .* received 'my/project' \(with \['/'\]\).*'my-project'",
+            r"Expected a project name W&B accepts, received 'my/project' \(from `wandb_project`\).*found '/'.*"
+            r"To fix, pass `wandb_project=` a name W&B takes, such as 'my-project'",
         ),
-        ({"wandb_project": "x" * 129}, r"\(129 characters\)"),
+        ({"wandb_project": "x" * 129}, r"W&B refuses: .*exceeded 128 characters"),
+        (
+            {"project_name": "runs:v2", "wandb_mode": "offline"},
+            r"received 'runs:v2' \(from `project_name`\).*'runs-v2'.*or change project_name",
+        ),
         ({"wandb_project": " "}, r"Expected `wandb_project` to be a non-empty name"),
         ({"wandb_mode": "ofline"}, r"Expected wandb_mode to be one of"),
         ({"oracle": "randon"}, r"Expected `oracle` to be one of"),
@@ -38,8 +48,44 @@ def test_bad_tuner_arguments(tmp_path, tiny_model, kwargs, message):
         make(tmp_path, tiny_model, **kwargs)
 
 
+def test_a_directory_without_write_permission(tmp_path, tiny_model):
+    locked = Path(tempfile.mkdtemp(prefix="kt-wandb-locked-"))  # outside tmp_path, so another user reaches it
+    expected = (
+        rf"Expected a `directory` the search can write to, received '{locked}/runs', where '{locked}' is not writable"
+    )
+    try:
+        locked.chmod(0o555)
+        if os.geteuid() != 0:
+            with pytest.raises(ValueError, match=expected):
+                make(tmp_path, tiny_model, directory=str(locked / "runs"))
+            return
+        # Root may write anywhere (CI runs as root): try as the unprivileged user 'nobody', in a forked child.
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 1
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                make(tmp_path, tiny_model, directory=str(locked / "runs"))
+            except ValueError as exc:
+                os.write(write, str(exc).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            message = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, message
+        assert re.search(expected, message) and "To fix" in message
+        assert not (locked / "runs").exists()
+    finally:
+        locked.chmod(0o755)
+        shutil.rmtree(locked)
+
+
 def test_a_directory_below_a_file(tmp_path, tiny_model):
-    # (Permissions are checked too, but CI runs as root, who may write anywhere.)
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     with pytest.raises(ValueError, match=r"where '.*a-file' is a file, not a folder"):

@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import keras
+import keras_tuner as kt
 import numpy as np
 import pytest
 from wandb_log import read_runs
 
 from kt_wandb import WandbTuner
+from kt_wandb.analysis import config_key, hyperparameter_name, panel_spec
 
 
 def tuner_for(tmp_path, build, **kwargs):
@@ -51,13 +53,10 @@ def test_an_oversized_model_is_failed_before_training(tmp_path, wandb_env, digit
 def test_wandb_failing_to_start_costs_no_trial_and_is_said_once(tmp_path, monkeypatch, capsys, digits, tiny_model):
     import wandb
 
-    import kt_wandb.tuners._trial_run as trial_run
-
     def no_network(*args, **kwargs):  # a fault that can't be made for real here: W&B unreachable
         raise wandb.errors.CommError("Network error (ConnectionError), entering retry loop")
 
     monkeypatch.setattr(wandb, "init", no_network)
-    monkeypatch.setattr(trial_run, "_warned_init_failure", False)
     tuner = tuner_for(tmp_path, tiny_model)
     tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
     assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED", "COMPLETED"]
@@ -109,3 +108,72 @@ def test_wandb_dying_mid_trial_costs_no_trial(tmp_path, monkeypatch, capsys, dig
     assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED", "COMPLETED"]
     assert "W&B stopped taking this run's metrics" in capsys.readouterr().err
     assert tuner.results_frame().best_val_accuracy.notna().all()  # the curves are in the search's records
+
+
+class _BreaksMidFit(keras.callbacks.Callback):
+    """Stands for a fit that raises partway: a data pipeline or a metric failing after an epoch."""
+
+    def __init__(self, broken: bool) -> None:
+        super().__init__()
+        self.broken = broken
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.broken:
+            raise OSError("the data source went away")
+
+
+def test_a_fit_that_raises_fails_its_trial_keeps_its_epochs_and_the_search_goes_on(
+    tmp_path, wandb_env, digits, tiny_model
+):
+    class BreaksWithUnits16(kt.HyperModel):
+        def build(self, hp):
+            return tiny_model(hp)
+
+        def fit(self, hp, model, *args, callbacks=(), **kwargs):
+            return model.fit(*args, callbacks=[*callbacks, _BreaksMidFit(hp.get("units") == 16)], **kwargs)
+
+    tuner = WandbTuner(BreaksWithUnits16(), objective="val_accuracy", oracle="grid", directory=str(tmp_path),
+                       project_name="fit-raises", max_consecutive_failed_trials=5)
+    tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0)
+    runs = read_runs(wandb_env)
+    trials = list(tuner.oracle.trials.values())
+    assert len(trials) == 4  # every combination visited: the failures did not stop the search
+    for trial in trials:
+        run = runs[f"{tuner.search_id}-{trial.trial_id}"]
+        if trial.hyperparameters.get("units") == 16:
+            assert trial.status in ("FAILED", "INVALID") and "the data source went away" in trial.message
+            assert run.exit_code == 1 and "OSError: the data source went away" in run.summary["trial/error"]
+            assert [row["epoch/epoch"] for row in run.history] == [0]  # what it trained before the raise
+        else:
+            assert trial.status == "COMPLETED" and run.exit_code == 0
+    frame = tuner.results_frame()
+    assert set(frame.loc[frame.param_units == 16, "wandb_exit_code"]) == {1}
+
+
+def test_hyperparameter_names_wandb_cannot_take_are_logged_reversibly(tmp_path, wandb_env, digits, capsys):
+    names = ["block.units", "_scale", "-lr-", "50%", "plain"]
+
+    def build(hp):
+        values = [hp.Choice(name, [1, 2]) for name in names]
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(4 * values[0], activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    tuner = tuner_for(tmp_path, build, max_trials=2)
+    said = capsys.readouterr().out
+    assert said.count("W&B can't take 4 hyperparameter name(s)") == 1 and "'block.units' as 'block%2Eunits'" in said
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    runs = read_runs(wandb_env)
+    assert len(runs) == 2
+    for trial in tuner.oracle.trials.values():
+        run = runs[f"{tuner.search_id}-{trial.trial_id}"]
+        keys = set(run.user_config)
+        # Nothing dropped or merged, and no key W&B would hide, strip or read as nesting.
+        assert len(keys) == len(names) and "plain" in keys
+        assert not any("." in k or k.startswith(("_", "-")) or k.endswith("-") for k in keys)
+        assert {hyperparameter_name(k): v for k, v in run.user_config.items()} == trial.hyperparameters.values
+        assert run.summary["trial/hp_names"] == {k: hyperparameter_name(k) for k in keys if k != "plain"}
+    # The search's own records, table and TensorBoard keep the names as they are.
+    assert {f"param_{n}" for n in names} <= set(tuner.results_frame().columns)
+    assert {c.name for c in panel_spec(tuner.project_dir).columns} >= {config_key(n) for n in names}
