@@ -77,7 +77,7 @@ def parse_gpus(spec: str | Sequence[int | str] | None, environ: Mapping[str, str
 def plan_launch(
     workers: int,
     *,
-    gpus: Sequence[str],
+    gpus: Sequence[str] | None,
     host: str,
     port: int,
     memory_fraction: float = 0.9,
@@ -89,7 +89,9 @@ def plan_launch(
     Workers take the GPUs round robin. Workers sharing a GPU split
     `memory_fraction` of its memory (JAX's `XLA_PYTHON_CLIENT_MEM_FRACTION`;
     TensorFlow grows its share as needed). Without GPUs, each worker's thread
-    pools get its share of the cores. The chief trains nothing: it sees no GPU.
+    pools get its share of the cores: `gpus=[]` hides the GPUs from the
+    workers, `gpus=None` (none found) leaves their devices as they are. The
+    chief trains nothing: it sees no GPU.
 
     Raises:
         ValueError: For a worker count below 1 or a fraction outside (0, 1].
@@ -108,19 +110,21 @@ def plan_launch(
     common = {"KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port), "PYTHONUNBUFFERED": "1"}
     cpu_only = {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
     plans = [ProcessPlan("chief", {**common, "KERASTUNER_TUNER_ID": "chief", **cpu_only})]
-    sharing = {gpu: sum(1 for i in range(workers) if gpus[i % len(gpus)] == gpu) for gpu in gpus}
+    assigned = [gpus[i % len(gpus)] for i in range(workers)] if gpus else []
+    sharing = {gpu: assigned.count(gpu) for gpu in assigned}
     threads = max(1, (cpus or os.cpu_count() or 1) // workers)
     for index in range(workers):
         name = f"worker{index}"
         worker = {**common, "KERASTUNER_TUNER_ID": name}
-        if gpus:
-            gpu = gpus[index % len(gpus)]
+        if assigned:
+            gpu = assigned[index]
             worker["CUDA_VISIBLE_DEVICES"] = gpu
             if sharing[gpu] > 1:
                 worker["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{memory_fraction / sharing[gpu]:.3f}"
                 worker["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
         else:
-            worker.update(cpu_only)
+            if gpus is not None:
+                worker.update(cpu_only)
             if workers > 1:
                 worker.update({k: str(threads) for k in _THREAD_VARIABLES if k not in env})
         plans.append(ProcessPlan(name, worker))
@@ -369,7 +373,9 @@ def launch(
             f"To fix, pass for example ['python', 'my_search.py'] (on the command line: "
             f"kt-wandb launch --workers 2 -- python my_search.py)."
         )
-    gpu_list = parse_gpus(gpus)
+    gpu_list: list[str] | None = parse_gpus(gpus)
+    if not gpu_list and gpus in (None, "all"):
+        gpu_list = None  # none found: leave the workers' devices (another accelerator, say) as they are
     port = port or _free_port(host)
     plans = plan_launch(workers, gpus=gpu_list, host=host, port=port, memory_fraction=memory_fraction)
     if gpu_list:

@@ -7,7 +7,14 @@ import importlib
 
 import pytest
 
-MODULES = ["kt_wandb.tuners._tuner", "kt_wandb.tuners._logger", "kt_wandb.models._mlp", "kt_wandb.models._cnn"]
+MODULES = [
+    "kt_wandb.tuners._tuner",
+    "kt_wandb.tuners._logger",
+    "kt_wandb.tuners._memory",
+    "kt_wandb._records",
+    "kt_wandb.models._mlp",
+    "kt_wandb.models._cnn",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

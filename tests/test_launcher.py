@@ -52,6 +52,8 @@ def test_cpu_workers_share_the_cores():
     assert all(w.env["CUDA_VISIBLE_DEVICES"] == "" and w.env["OMP_NUM_THREADS"] == "4" for w in workers)
     _, *kept = plan_launch(2, gpus=[], host="127.0.0.1", port=9000, cpus=8, environ={"OMP_NUM_THREADS": "1"})
     assert all("OMP_NUM_THREADS" not in w.env for w in kept)  # the user's own setting stands
+    _, *found_none = plan_launch(2, gpus=None, host="127.0.0.1", port=9000, cpus=8, environ={})
+    assert all("CUDA_VISIBLE_DEVICES" not in w.env and "JAX_PLATFORMS" not in w.env for w in found_none)
 
 
 def test_gpu_lists():

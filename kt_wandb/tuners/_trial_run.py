@@ -90,22 +90,36 @@ class TrialRun:
         kwargs["tags"] = [*tags, *kwargs.get("tags", ())]
         kwargs.setdefault("group", group)
         os.makedirs(kwargs["dir"], exist_ok=True)
+        notice = notice or OnceNotice()
+
+        def start(mode: str | None) -> Any:
+            return wandb.init(
+                id=run_id, name=name, config=dict(config), reinit="finish_previous", resume="allow",
+                **{**kwargs, "mode": mode},
+            )
+
         try:
-            run = wandb.init(
-                id=run_id,
-                name=name,
-                config=dict(config),
-                reinit="finish_previous",
-                resume="allow",
-                **kwargs,
-            )
+            run = start(kwargs.get("mode"))
         except Exception as exc:
-            notice = notice or OnceNotice()
-            notice(
-                f"W&B could not start a run ({type(exc).__name__}: {exc}); the search "
-                f"goes on and keeps its results in KerasTuner's records."
-            )
             run = None
+            problem = f"{type(exc).__name__}: {exc}"
+            if kwargs.get("mode") == "online":  # no network, a rejected key, a timeout: keep the run offline
+                try:
+                    run = start("offline")
+                except Exception as offline_exc:
+                    problem += f"; offline too: {type(offline_exc).__name__}: {offline_exc}"
+                else:
+                    kwargs["mode"] = "offline"
+                    where = os.path.join(kwargs["dir"], "wandb")
+                    notice(
+                        f"W&B could not start a run online ({problem}); this search's runs are kept offline "
+                        f"in {where}. Upload them later with: wandb sync {where}/offline-run-*-{run_id.split('-')[0]}-*"
+                    )
+            if run is None:
+                notice(
+                    f"W&B could not start a run ({problem}); the search goes on and keeps its results in "
+                    f"KerasTuner's records."
+                )
         record: dict[str, Any] = {
             "run_id": run_id,
             "name": name,

@@ -26,6 +26,7 @@ from kt_wandb.tuners._checks import check_fit_arguments, check_tuner_arguments
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
 from kt_wandb.tuners._distributed import Heartbeat, heartbeat_timeout, role, serve_oracle, worker_id
 from kt_wandb.tuners._logger import WandbEpochLogger
+from kt_wandb.tuners._memory import TrialMemory
 from kt_wandb.tuners._oracles import make_oracle, oracle_name
 from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment
 from kt_wandb.tuners._trial_run import OnceNotice, TrialRun
@@ -263,6 +264,7 @@ class WandbTuner(kt.Tuner):
         super().__init__(oracle=oracle_instance, hypermodel=hypermodel, **tuner_kwargs)
         self._heartbeat: Heartbeat | None = None
         self._wandb_notice = OnceNotice()  # W&B trouble is said once per tuner
+        self._memory = TrialMemory(keras.backend.backend())
         self.oracle_name = oracle_name(oracle_instance)
         self.log_best_model = log_best_model
         self.wandb_panels = wandb_panels
@@ -295,10 +297,12 @@ class WandbTuner(kt.Tuner):
 
     def on_trial_begin(self, trial: Trial) -> None:
         super().on_trial_begin(trial)
+        self._memory.begin()
         values = trial.hyperparameters.values
         config = {k: v for k, v in values.items() if not k.startswith(_INTERNAL_PREFIX)}
         # Names W&B can't take as config keys are logged under a reversible encoding of themselves.
-        renamed = {config_key(k): k for k in config if config_key(k) != k}
+        keys = {name: config_key(name) for name in config}
+        renamed = {key: name for name, key in keys.items() if key != name}
         tags = [self.oracle_name]
         if self.worker_id is not None:
             tags.append(f"worker:{self.worker_id}")
@@ -328,7 +332,7 @@ class WandbTuner(kt.Tuner):
             run_id=run_id(self.search_id, trial.trial_id),
             name=f"trial-{trial.trial_id}",
             group=self.wandb_group,
-            config={config_key(k): v for k, v in config.items()},
+            config={keys[name]: value for name, value in config.items()},
             tags=tags,
             summary=summary,
             objective=(self.oracle.objective.name, self.oracle.objective.direction),
@@ -336,6 +340,9 @@ class WandbTuner(kt.Tuner):
             notice=self._wandb_notice,
         )
         self._trial_run.config = config  # TensorBoard takes every name as it is
+        if self._trial_run.record["mode"] == "offline" and self.wandb_mode == "online":
+            # W&B was unreachable: the rest of the search stays offline rather than wait on it each trial.
+            self.wandb_mode = self._init_kwargs["mode"] = "offline"
         if self._trial_run.run is not None and "settings" not in self._init_kwargs:
             # The package list is the same for every trial of a search: record it once.
             # Listing it costs more than the rest of a run's start together.
@@ -428,7 +435,10 @@ class WandbTuner(kt.Tuner):
         finally:
             if self._heartbeat is not None:
                 self._heartbeat.trial_id = None
-            self._finish_trial(trial)
+            try:
+                self._finish_trial(trial)
+            finally:
+                self._memory.release()  # the trial's models are done with: what they left in the backend goes
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
         """Runs the search; see `keras_tuner.Tuner.search`.
@@ -465,6 +475,9 @@ class WandbTuner(kt.Tuner):
             self._heartbeat = Heartbeat(self.oracle, interval=min(10.0, self._heartbeat_timeout / 4))
         try:
             super().search(*fit_args, **fit_kwargs)
+            if self.role == "worker":
+                self._stop_heartbeat()
+                self._read_finished_search()
         except BaseException as exc:
             if self._trial_run is not None:
                 interrupted = not isinstance(exc, Exception)
@@ -480,10 +493,12 @@ class WandbTuner(kt.Tuner):
         finally:
             self._cv = None
             restore()
-            if self._heartbeat is not None:
-                self._heartbeat.stop()
-                self._heartbeat = None
-                self._read_finished_search()
+            self._stop_heartbeat()
+
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
 
     def _cv_seed(self) -> int:
         if self._seed is not None:

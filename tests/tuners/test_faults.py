@@ -177,3 +177,63 @@ def test_hyperparameter_names_wandb_cannot_take_are_logged_reversibly(tmp_path, 
     # The search's own records, table and TensorBoard keep the names as they are.
     assert {f"param_{n}" for n in names} <= set(tuner.results_frame().columns)
     assert {c.name for c in panel_spec(tuner.project_dir).columns} >= {config_key(n) for n in names}
+
+
+def test_what_tensorflow_keeps_of_a_trials_models_is_given_back_when_it_ends(tmp_path, digits, tiny_model):
+    from tensorflow.python.framework import ops
+
+    def custom_gradients() -> int:
+        return sum(k.startswith("CustomGradient-") for k in ops.gradient_registry._registry)
+
+    class Count(keras.callbacks.Callback):
+        during: list[int] = []  # noqa: RUF012 - shared by KerasTuner's copies
+
+        def on_train_end(self, logs=None):
+            Count.during.append(custom_gradients())
+
+    before = custom_gradients()
+    tuner = tuner_for(tmp_path, tiny_model, max_trials=3, wandb_mode="disabled")
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0, callbacks=[Count()])
+    # Each trial's train step registered gradients holding its whole graph (Keras's all-reduce under
+    # TensorFlow); each trial's end dropped them, so models don't pile up in memory trial after trial.
+    assert len(Count.during) == 3 and all(n > before for n in Count.during)
+    assert custom_gradients() == before
+    assert len(tuner.get_best_models(1)) == 1  # the models themselves still load and run
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        ("CommError", "Network error (ConnectionError), entering retry loop"),
+        ("AuthenticationError", "API key verification failed. Make sure your API key is valid."),
+        ("CommError", "Run initialization has timed out after 90.0 sec."),
+    ],
+    ids=["no network", "rejected key", "init timeout"],
+)
+def test_wandb_failing_online_keeps_the_runs_offline_and_says_how_to_sync(
+    tmp_path, monkeypatch, capsys, wandb_env, digits, tiny_model, error, text
+):
+    import wandb
+
+    real_init = wandb.init
+    online_tries = []
+
+    def failing_online(*args, **kwargs):  # faults that can't be made for real here: W&B's server is unreachable
+        if kwargs.get("mode") == "online":
+            online_tries.append(kwargs["id"])
+            raise getattr(wandb.errors, error)(text)
+        return real_init(*args, **kwargs)
+
+    monkeypatch.setattr(wandb, "init", failing_online)
+    tuner = tuner_for(tmp_path, tiny_model, max_trials=3, wandb_mode="online", wandb_panels=False)
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"] * 3
+    assert len(online_tries) == 1  # tried once: the rest of the search went straight to offline
+    assert tuner.wandb_mode == "offline"
+    lines = [line for line in capsys.readouterr().err.splitlines() if "W&B could not start a run online" in line]
+    assert len(lines) == 1 and f"{error}: {text}" in lines[0]
+    assert f"wandb sync {wandb_env}/wandb/offline-run-*-{tuner.search_id}-*" in lines[0]
+    runs = read_runs(wandb_env)  # every trial's run is there, offline, ready to sync
+    assert sorted(runs) == sorted(f"{tuner.search_id}-{t}" for t in tuner.oracle.trials)
+    assert all(run.exit_code == 0 and run.history for run in runs.values())
