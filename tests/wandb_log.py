@@ -118,8 +118,23 @@ def read_run(path: str | Path) -> OfflineRun:
     return run
 
 
+def _flush() -> None:
+    """Makes this process's wandb service write out what it holds.
+
+    `run.finish()` returns before wandb-core has written the last records of a
+    run to its log (seen under load: a finished run's log held only its
+    header). Shutting the service down flushes every log; the next
+    `wandb.init` starts a new one.
+    """
+    import wandb
+
+    if wandb.run is None:
+        wandb.teardown()
+
+
 def read_runs(wandb_dir: str | Path) -> dict[str, OfflineRun]:
-    """Every offline run below a `wandb` folder, by run id."""
+    """Every offline run below a `wandb` folder, by run id, once this process's wandb has written them out."""
+    _flush()
     runs = {}
     for path in sorted(Path(wandb_dir).glob("**/offline-run-*/run-*.wandb")):
         run = read_run(path)
