@@ -53,18 +53,30 @@ class SearchTerminated(KeyboardInterrupt):
     """SIGTERM during a search: handled as Ctrl-C, so the trial's run is finished before the process ends."""
 
 
+# SIGTERMs received and not yet seen through: an exception raised by a signal handler while Python runs a
+# finalizer (`__del__`, freeing a trial's graphs) is printed and dropped, so the next epoch or trial raises it again.
+_PENDING_SIGTERM: list[int] = []
+
+
+def _raise_if_terminated() -> None:
+    if _PENDING_SIGTERM:
+        raise SearchTerminated(f"received signal {_PENDING_SIGTERM[0]} (SIGTERM)")
+
+
 def _raise_on_sigterm() -> Callable[[], None]:
     """Makes SIGTERM raise `SearchTerminated` until the returned function restores the old handler."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
     def terminate(signum: int, frame: Any) -> None:
+        _PENDING_SIGTERM.append(signum)
         raise SearchTerminated(f"received signal {signum} (SIGTERM)")
 
     previous = signal.signal(signal.SIGTERM, terminate)
 
     def restore() -> None:
         signal.signal(signal.SIGTERM, previous)
+        _PENDING_SIGTERM.clear()
 
     return restore
 
@@ -118,6 +130,7 @@ class _TrialLogger(WandbEpochLogger):
             super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        _raise_if_terminated()
         metrics = self.epoch_metrics(logs)
         self.curve.append({"epoch": epoch, **metrics})
         if self.check_objective and len(self.curve) == 1:
@@ -296,6 +309,7 @@ class WandbTuner(kt.Tuner):
         return self._trial_run.run if self._trial_run is not None else None
 
     def on_trial_begin(self, trial: Trial) -> None:
+        _raise_if_terminated()
         super().on_trial_begin(trial)
         self._memory.begin()
         values = trial.hyperparameters.values
