@@ -7,8 +7,8 @@ one worker, with what bounds it: mean GPU utilisation (nvidia-smi), host CPU
 utilisation, and the first epoch's extra time over the others (compilation).
 On a machine without a GPU it runs on the CPU with smaller numbers.
 
-    KERAS_BACKEND=jax python benchmarks/gpu_throughput.py [--workers 1 2 4 8] [--trials 16]
-        [--images 16000] [--epochs 3] [--json results.json]
+    KERAS_BACKEND=jax python benchmarks/gpu_throughput.py [--workers 1 2 4 8] [--variants auto off hooks]
+        [--runs 1:auto 8:auto ...] [--trials 16] [--images 16000] [--epochs 3] [--json results.json]
 """
 
 from __future__ import annotations
@@ -91,20 +91,24 @@ class Sampler:
         }
 
 
-def run(workers: int, args: argparse.Namespace, gpus: list[str], *, jax_cache: bool) -> dict[str, object]:
+# What a configuration changes: JAX's compilation cache shared by the workers (the launcher's default) or none,
+# and "hooks": no cache and a tuner with a per-batch hook, as KerasTuner's own bridge had (Keras then waits for
+# the device after every step).
+VARIANTS = {"auto": ("auto", False), "off": ("off", False), "hooks": ("off", True)}
+
+
+def run(workers: int, variant: str, args: argparse.Namespace, gpus: list[str]) -> dict[str, object]:
     from kt_wandb.launcher import launch
 
-    directory = tempfile.mkdtemp(prefix=f"kt-wandb-throughput-{workers}-")
-    if jax_cache:  # one persistent compilation cache shared by the workers of this configuration
-        os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(directory, "jax-cache")
-        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-    else:
-        os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+    cache, hooks = VARIANTS[variant]
+    directory = tempfile.mkdtemp(prefix=f"kt-wandb-throughput-{workers}-{variant}-")
+    os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+    os.environ["THROUGHPUT_BATCH_HOOKS"] = "1" if hooks else ""
     command = [sys.executable, str(SEARCH), directory, str(args.trials), str(args.images), str(args.epochs)]
     log = io.StringIO()
     sampler = Sampler(gpu=bool(gpus))
     started = time.perf_counter()
-    code = launch(command, workers=workers, gpus=gpus or "none", output=log)
+    code = launch(command, workers=workers, gpus=gpus or "none", compilation_cache=cache, output=log)
     seconds = time.perf_counter() - started
     usage = sampler.stop()
     if code != 0:
@@ -118,10 +122,18 @@ def run(workers: int, args: argparse.Namespace, gpus: list[str], *, jax_cache: b
     # Steady state: from the first trial's start to the last one's end, without the processes' start-up.
     steady = max(f["ended"] for f in fits) - min(f["began"] for f in fits)
     return {
-        "workers": workers, "jax_cache": jax_cache, "trials": trials, "seconds": seconds,
+        "workers": workers, "variant": variant, "trials": trials, "seconds": seconds,
         "trials_per_hour": 3600 * trials / seconds, "steady_trials_per_hour": 3600 * trials / steady,
         "first_epoch_s": first, "later_epoch_s": later, **usage,
     }
+
+
+def _configuration(text: str) -> tuple[int, str]:
+    workers, _, variant = text.partition(":")
+    if not workers.isdigit() or int(workers) < 1 or variant not in VARIANTS:
+        raise argparse.ArgumentTypeError(f"expected WORKERS:VARIANT with a variant in {sorted(VARIANTS)}, "
+                                         f"received {text!r}")
+    return int(workers), variant
 
 
 def main() -> None:
@@ -130,38 +142,40 @@ def main() -> None:
     gpus = visible_gpus()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8] if gpus else [1, 2])
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["auto"],
+                        help="auto: the launcher's shared compilation cache; off: none; hooks: none, and a "
+                             "per-batch tuner hook (KerasTuner's own bridge)")
+    parser.add_argument("--runs", type=_configuration, nargs="+", default=None, metavar="WORKERS:VARIANT",
+                        help="the configurations, in this order (instead of --workers x --variants)")
     parser.add_argument("--trials", type=int, default=16 if gpus else 4)
     parser.add_argument("--images", type=int, default=16000 if gpus else 2000)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--json", default=None, help="also write the results here")
-    parser.add_argument(
-        "--jax-cache", choices=["off", "on", "both"], default="off",
-        help="a persistent JAX compilation cache shared by the workers (both: each configuration twice)",
-    )
+    parser.add_argument("--json", default=None, help="also write the results here (after each configuration)")
     args = parser.parse_args()
+    runs = args.runs or [(w, v) for v in args.variants for w in args.workers]
 
     where = f"GPU(s) {','.join(gpus)}" if gpus else "the CPU"
     print(f"{args.trials} trials of {args.epochs} epochs on {args.images} images, backend "
           f"{os.environ['KERAS_BACKEND']}, on {where} ({os.cpu_count()} CPUs)", flush=True)
     results: list[dict[str, Any]] = []
-    caches = {"off": [False], "on": [True], "both": [False, True]}[args.jax_cache]
-    print("workers cache  wall s  trials/h  ratio  steady trials/h  ratio  GPU %  CPU %  epoch 1 s  later s")
-    for workers in args.workers:
-        for jax_cache in caches:
-            result = run(workers, args, gpus, jax_cache=jax_cache)
-            results.append(result)
-            base = results[0]
-            gpu = f"{result['gpu_util_mean']:5.1f}" if result["gpu_util_mean"] is not None else "    -"
-            print(
-                f"{workers:7d} {'on ' if jax_cache else 'off'}  {result['seconds']:7.1f}  "
-                f"{result['trials_per_hour']:8.0f}  {result['trials_per_hour'] / base['trials_per_hour']:5.2f}  "
-                f"{result['steady_trials_per_hour']:15.0f}  "
-                f"{result['steady_trials_per_hour'] / base['steady_trials_per_hour']:5.2f}  {gpu}  "
-                f"{result['cpu_util_mean']:5.1f}  {result['first_epoch_s']:9.2f}  {result['later_epoch_s']:7.2f}",
-                flush=True,
-            )
-    if args.json:
-        Path(args.json).write_text(json.dumps({"machine": where, "args": vars(args), "results": results}, indent=2))
+    print("workers variant  wall s  trials/h  ratio  steady trials/h  ratio  GPU %  CPU %  epoch 1 s  later s")
+    for workers, variant in runs:
+        result = run(workers, variant, args, gpus)
+        results.append(result)
+        # Ratios against one worker of the same variant where there is one, else against the first configuration.
+        base = next((r for r in results if r["workers"] == 1 and r["variant"] == variant), results[0])
+        gpu = f"{result['gpu_util_mean']:5.1f}" if result["gpu_util_mean"] is not None else "    -"
+        print(
+            f"{workers:7d} {variant:7s}  {result['seconds']:7.1f}  "
+            f"{result['trials_per_hour']:8.0f}  {result['trials_per_hour'] / base['trials_per_hour']:5.2f}  "
+            f"{result['steady_trials_per_hour']:15.0f}  "
+            f"{result['steady_trials_per_hour'] / base['steady_trials_per_hour']:5.2f}  {gpu}  "
+            f"{result['cpu_util_mean']:5.1f}  {result['first_epoch_s']:9.2f}  {result['later_epoch_s']:7.2f}",
+            flush=True,
+        )
+        if args.json:
+            Path(args.json).write_text(json.dumps({"machine": where, "args": vars(args), "results": results},
+                                                  indent=2, default=str))
 
 
 if __name__ == "__main__":

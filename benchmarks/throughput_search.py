@@ -41,12 +41,20 @@ class EpochTimes(keras.callbacks.Callback):
             file.write(json.dumps({"epochs": self.times, "began": self.began, "ended": time.time()}) + "\n")
 
 
+class BatchHookTuner(WandbTuner):
+    """A tuner with a per-batch hook, as KerasTuner's own bridge to the tuner has (`THROUGHPUT_BATCH_HOOKS=1`)."""
+
+    def on_batch_end(self, trial, model, batch, logs=None):
+        super().on_batch_end(trial, model, batch, logs)
+
+
 def main() -> None:
     directory, trials, images, epochs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     rng = np.random.default_rng(0)
     x = rng.normal(size=(images, 32, 32, 3)).astype("float32")
     y = (x[:, :16, :16, 0].mean(axis=(1, 2)) > 0).astype("int64") + 2 * (x[:, 16:, 16:, 1].mean(axis=(1, 2)) > 0)
-    tuner = WandbTuner(
+    tuner_class = BatchHookTuner if os.environ.get("THROUGHPUT_BATCH_HOOKS") else WandbTuner
+    tuner = tuner_class(
         CNNHyperModel((32, 32, 3), 4), objective="val_accuracy", oracle="random", max_trials=trials, seed=0,
         wandb_project="kt-wandb-throughput", directory=directory, project_name="search", overwrite=True,
     )

@@ -88,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument(
         "--memory-fraction", type=float, default=0.9, help="of a GPU's memory, what the workers sharing it get"
     )
+    launch.add_argument(
+        "--compilation-cache", default="auto", metavar="auto|off|DIR",
+        help="JAX's compilation cache, shared by the workers (auto: JAX_COMPILATION_CACHE_DIR, else a temporary one)",
+    )
     launch.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the search's command line")
     return parser
 
@@ -98,7 +102,7 @@ def _launch_command(args: argparse.Namespace) -> int:
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     return launch(
         command, workers=args.workers, gpus=args.gpus, host=args.host, port=args.port,
-        memory_fraction=args.memory_fraction,
+        memory_fraction=args.memory_fraction, compilation_cache=args.compilation_cache,
     )
 
 

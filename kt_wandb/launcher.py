@@ -2,19 +2,22 @@
 
 The same script runs alone or under the launcher: KerasTuner reads its role
 from the environment the launcher gives each process (`KERASTUNER_TUNER_ID`,
-`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`). The chief starts first; the
-workers once it serves the oracle, so that none of them touches the project
-directory before the chief has set it up.
+`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`). All processes start at once,
+so that their start-up overlaps; a worker's `WandbTuner` waits for the chief to
+serve the oracle before it touches the project directory, which the chief sets
+up (and, with `overwrite=True`, wipes) first.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -82,11 +85,15 @@ def plan_launch(
     port: int,
     memory_fraction: float = 0.9,
     cpus: int | None = None,
+    compilation_cache: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> list[ProcessPlan]:
     """The chief's and each worker's variables.
 
-    Workers take the GPUs round robin. Workers sharing a GPU split
+    With `compilation_cache` (a folder), the workers share JAX's persistent
+    compilation cache there, and with it XLA's GPU autotuning results, so that
+    a convolution or matrix product tuned by one worker is not tuned again by
+    the others; "off" turns JAX's cache off. Workers take the GPUs round robin. Workers sharing a GPU split
     `memory_fraction` of its memory (JAX's `XLA_PYTHON_CLIENT_MEM_FRACTION`;
     TensorFlow grows its share as needed). Without GPUs, each worker's thread
     pools get its share of the cores: `gpus=[]` hides the GPUs from the
@@ -113,6 +120,10 @@ def plan_launch(
     assigned = [gpus[i % len(gpus)] for i in range(workers)] if gpus else []
     sharing = {gpu: assigned.count(gpu) for gpu in assigned}
     threads = max(1, (cpus or os.cpu_count() or 1) // workers)
+    if compilation_cache == "off":
+        common["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+    elif compilation_cache is not None:
+        common["JAX_COMPILATION_CACHE_DIR"] = compilation_cache
     for index in range(workers):
         name = f"worker{index}"
         worker = {**common, "KERASTUNER_TUNER_ID": name}
@@ -160,6 +171,7 @@ class _Launch:
         self.signalled: int | None = None
         self.failed: list[str] = []  # in the order their failures were seen
         self.stopped: set[str] = set()  # stopped by the launcher itself
+        self.unserved = False  # the chief ended without ever serving the oracle
 
     def say(self, text: str) -> None:
         with self.lock:
@@ -202,20 +214,13 @@ class _Launch:
         self.say(f"{signal.Signals(signum).name}: passed on to every process; again to kill them")
         self.signal_all(signum)
 
-    def wait_ready(self, chief: subprocess.Popen[str], host: str, port: int) -> bool:
-        said = time.monotonic()
-        while chief.poll() is None:
-            try:
-                with socket.create_connection((host, port), timeout=0.5):
-                    return True
-            except OSError:
-                pass
-            if time.monotonic() - said > 60:
-                said = time.monotonic()
-                self.say(f"still waiting for the chief to serve the oracle on {host}:{port} (its script must call "
-                         f"search() on a KerasTuner tuner)")
-            time.sleep(0.2)
-        return False
+    @staticmethod
+    def serving(host: str, port: int) -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            return False
 
     def stop(self, names: list[str], why: str) -> None:
         """SIGTERM, then SIGKILL after the grace period."""
@@ -253,19 +258,31 @@ class _Launch:
             )
             self.say(f"{name} failed ({_exit_text(code)}){extra}")
 
-    def supervise(self) -> None:
+    def supervise(self, host: str, port: int) -> None:
         workers = [p.name for p in self.plans[1:]]
         chief = self.procs["chief"]
         chief_deadline: float | None = None
+        served = False
+        started = probed = said = time.monotonic()
         while True:
             time.sleep(0.2)
             for proc in self.procs.values():
                 proc.poll()
+            if not served and chief.returncode is None and time.monotonic() - probed >= 0.5:
+                probed = time.monotonic()
+                served = self.serving(host, port)
+                if not served and probed - said > 60:
+                    said = probed
+                    self.say(f"still waiting for the chief to serve the oracle on {host}:{port} after "
+                             f"{probed - started:.0f} s (its script must call search() on a WandbTuner)")
             self.note_exits()
             live = [n for n in workers if self.procs[n].returncode is None]
             if chief.returncode is not None:
-                if live and chief.returncode != 0:
-                    self.stop(live, f"the chief failed ({_exit_text(chief.returncode)})")
+                if live and (chief.returncode != 0 or not served):
+                    self.unserved = not served
+                    before = "" if served else " before it served the oracle"
+                    verb = "failed" if chief.returncode != 0 else "ended"
+                    self.stop(live, f"the chief {verb} ({_exit_text(chief.returncode)}){before}")
                 elif live:
                     continue  # the workers are reading the finished search
                 break
@@ -279,23 +296,16 @@ class _Launch:
             if time.monotonic() >= chief_deadline:
                 self.stop(["chief"], "no worker left")
                 break
-        self.note_exits()
 
     def run(self, host: str, port: int) -> int:
         restore = self.handle_signals()
         try:
-            self.say(f"chief on {host}:{port}, then {len(self.plans) - 1} worker(s): {' '.join(self.command)}")
-            chief = self.start(self.plans[0])
-            if not self.wait_ready(chief, host, port):
-                chief.wait()
-                self.note_exits()
-                if not self.signalled:
-                    self.say(f"the chief ended ({_exit_text(chief.returncode)}) before it served the oracle; "
-                             f"no worker was started")
-                return self.exit_code() or 1
-            for plan in self.plans[1:]:
+            # All at once: a worker's WandbTuner waits for the chief to serve before it touches the project
+            # directory, and the processes' start-up (imports, devices) overlaps.
+            self.say(f"chief on {host}:{port} and {len(self.plans) - 1} worker(s): {' '.join(self.command)}")
+            for plan in self.plans:
                 self.start(plan)
-            self.supervise()
+            self.supervise(host, port)
             return self.exit_code()
         finally:
             restore()
@@ -306,11 +316,17 @@ class _Launch:
     def exit_code(self) -> int:
         if self.signalled:
             return 128 + self.signalled
+        for proc in self.procs.values():
+            proc.poll()
         self.note_exits()
         # What the launcher stopped itself counts only where nothing else failed.
         failed = [n for n in self.failed if n not in self.stopped] or self.failed
         if not failed:
             return 0
+        if self.unserved and self.procs["chief"].returncode == 0:
+            self.say("failed: the chief ended without serving the oracle (its script must call search() on a "
+                     "WandbTuner)")
+            return 1
         self.say("failed: " + ", ".join(f"{n} ({_exit_text(self.procs[n].returncode or 0)})" for n in failed))
         code = self.procs[failed[0]].returncode or 1
         return 128 - code if code < 0 else code
@@ -335,6 +351,7 @@ def launch(
     host: str = "127.0.0.1",
     port: int | None = None,
     memory_fraction: float = 0.9,
+    compilation_cache: str | os.PathLike[str] = "auto",
     grace_s: float = 30.0,
     output: IO[str] | None = None,
 ) -> int:
@@ -355,6 +372,10 @@ def launch(
         host: The address the chief serves the oracle on.
         port: Its port (default: a free one).
         memory_fraction: Of a GPU's memory, what its workers share together.
+        compilation_cache: A folder for JAX's persistent compilation cache,
+            shared by the workers (XLA's GPU autotuning results included);
+            "auto" (the default) uses `JAX_COMPILATION_CACHE_DIR` if set, else a
+            temporary folder removed when the launch ends; "off" turns it off.
         grace_s: Seconds a process has to end after SIGTERM before SIGKILL.
         output: Where the processes' output goes (default: stdout).
 
@@ -377,7 +398,15 @@ def launch(
     if not gpu_list and gpus in (None, "all"):
         gpu_list = None  # none found: leave the workers' devices (another accelerator, say) as they are
     port = port or _free_port(host)
-    plans = plan_launch(workers, gpus=gpu_list, host=host, port=port, memory_fraction=memory_fraction)
+    cache = os.fspath(compilation_cache)
+    temporary = cache == "auto" and not os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if temporary:
+        cache = tempfile.mkdtemp(prefix="kt-wandb-jax-cache-")
+    elif cache == "auto":
+        cache = os.environ["JAX_COMPILATION_CACHE_DIR"]
+    plans = plan_launch(
+        workers, gpus=gpu_list, host=host, port=port, memory_fraction=memory_fraction, compilation_cache=cache
+    )
     if gpu_list:
         per_gpu = math.ceil(workers / len(gpu_list))
         where = f"GPUs {','.join(gpu_list)} ({per_gpu} worker(s) a GPU at most)"
@@ -385,4 +414,8 @@ def launch(
         where = "the CPU"
     run = _Launch(command, plans, output or sys.stdout, grace_s)
     run.say(f"{workers} worker(s) on {where}")
-    return run.run(host, port)
+    try:
+        return run.run(host, port)
+    finally:
+        if temporary:
+            shutil.rmtree(cache, ignore_errors=True)

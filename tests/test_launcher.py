@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -56,6 +58,47 @@ def test_cpu_workers_share_the_cores():
     assert all("CUDA_VISIBLE_DEVICES" not in w.env and "JAX_PLATFORMS" not in w.env for w in found_none)
 
 
+# A chief that serves; workers that compile one JAX function and list JAX's persistent cache.
+COMPILING = textwrap.dedent(
+    """
+    import os, signal, socket, sys, time
+    if os.environ["KERASTUNER_TUNER_ID"] == "chief":  # ends when the launcher stops it, once the workers are done
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        server = socket.create_server((os.environ["KERASTUNER_ORACLE_IP"], int(os.environ["KERASTUNER_ORACLE_PORT"])))
+        time.sleep(600)
+    import jax
+    jax.jit(lambda x: x * 2 + 1)(jax.numpy.arange(3.0)).block_until_ready()
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    print("cache", cache, sorted(os.listdir(cache)) != [] if cache else None, flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("setting", ["auto", "folder", "off"])
+def test_workers_share_one_jax_compilation_cache(tmp_path, monkeypatch, setting):
+    pytest.importorskip("jax")
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    cache = str(tmp_path / "cache") if setting == "folder" else setting
+    out = io.StringIO()
+    code = launch([sys.executable, "-c", COMPILING], workers=2, gpus="none", grace_s=1, compilation_cache=cache,
+                  output=out)
+    text = out.getvalue()
+    assert code == 0, text
+    said = sorted(line.split(" ", 1)[1] for line in text.splitlines() if " cache " in line and "[worker" in line)
+    if setting == "off":
+        assert said == ["cache None None", "cache None None"]
+        return
+    folders = {line.split()[1] for line in said}
+    assert len(folders) == 1 and all(line.endswith("True") for line in said), text  # one cache, written to
+    (folder,) = folders
+    if setting == "folder":
+        assert folder == cache and os.listdir(cache)
+    else:
+        assert not os.path.exists(folder)  # a temporary cache goes with the launch
+
+
 def test_gpu_lists():
     assert visible_gpus({"CUDA_VISIBLE_DEVICES": "2,3"}) == ["2", "3"]
     assert visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
@@ -87,14 +130,50 @@ def test_the_cli_without_a_command_says_how_to_give_one(capsys):
     assert "kt-wandb launch --workers 2 -- python my_search.py" in capsys.readouterr().err
 
 
-def test_a_chief_that_ends_before_serving_starts_no_worker(tmp_path):
+# The chief ends (once both workers wait) without serving; the workers wait for it as a WandbTuner's would.
+WAITING_WORKER = textwrap.dedent(
+    """
+    import os, pathlib, time
+    me, flags = os.environ["KERASTUNER_TUNER_ID"], pathlib.Path(os.environ["FLAGS"])
+    if me == "chief":
+        print("no tuner here", flush=True)
+        while len(list(flags.iterdir())) < 2:
+            time.sleep(0.1)
+        raise SystemExit(int(os.environ["CHIEF_CODE"]))
+    from kt_wandb.tuners._distributed import wait_for_chief
+    print("waiting", flush=True)
+    (flags / me).touch()
+    wait_for_chief()
+    """
+)
+
+
+@pytest.mark.parametrize("chief_code", [3, 0])
+def test_a_chief_that_ends_before_serving_stops_the_waiting_workers(tmp_path, monkeypatch, chief_code):
+    monkeypatch.setenv("CHIEF_CODE", str(chief_code))
+    (tmp_path / "flags").mkdir()
+    monkeypatch.setenv("FLAGS", str(tmp_path / "flags"))
     out = io.StringIO()
-    code = launch([sys.executable, "-c", "print('no tuner here'); raise SystemExit(3)"], workers=2, gpus="none",
-                  output=out)
-    assert code == 3
+    code = launch([sys.executable, "-c", WAITING_WORKER], workers=2, gpus="none", grace_s=5, output=out)
     text = out.getvalue()
-    assert "[chief] no tuner here" in text and "before it served the oracle; no worker was started" in text
-    assert "[worker" not in text
+    assert code == (3 if chief_code else 1), text
+    assert "[chief] no tuner here" in text and "[worker0] waiting" in text and "[worker1] waiting" in text
+    verb = f"failed (exit code {chief_code})" if chief_code else "ended (exit code 0)"
+    assert f"the chief {verb} before it served the oracle: stopping worker0, worker1" in text
+
+
+def test_a_worker_waits_for_the_chief_and_says_so_when_it_never_comes(monkeypatch, capsys):
+    from kt_wandb.tuners._distributed import wait_for_chief
+
+    with socket.socket() as probe:  # a port nobody serves
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
+    with pytest.raises(TimeoutError, match=rf"Expected the chief to serve the oracle on 127.0.0.1:{port}.*To fix"):
+        wait_for_chief(env, timeout_s=1.0, notice_after_s=0.3)
+    assert f"waiting for the chief to serve the oracle on 127.0.0.1:{port}" in capsys.readouterr().out
+    with socket.create_server(("127.0.0.1", port)):
+        assert wait_for_chief(env, timeout_s=5.0) < 1.0
 
 
 def test_output_is_prefixed_and_a_failed_worker_fails_the_launch(tmp_path):

@@ -13,6 +13,7 @@ trial; and a waiting worker is answered after a short pause instead of at once.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ __all__ = [
     "reap_silent_workers",
     "role",
     "serve_oracle",
+    "wait_for_chief",
     "worker_id",
 ]
 
@@ -34,6 +36,8 @@ HEARTBEAT_TIMEOUT_ENV = "KT_WANDB_HEARTBEAT_TIMEOUT"
 DEFAULT_HEARTBEAT_TIMEOUT = 120.0
 # Pause before answering "wait" to a worker, so that waiting workers don't spin.
 _IDLE_PAUSE_S = 0.5
+# How long a worker waits for the chief to serve the oracle (KerasTuner's own clients wait as long).
+CHIEF_WAIT_S = 3600.0
 
 
 def role(environ: Mapping[str, str] | None = None) -> str | None:
@@ -73,6 +77,41 @@ def heartbeat_timeout(environ: Mapping[str, str] | None = None) -> float:
             f"To fix, set it to, say, 120, or unset it."
         )
     return value
+
+
+def wait_for_chief(
+    environ: Mapping[str, str] | None = None, *, timeout_s: float = CHIEF_WAIT_S, notice_after_s: float = 30.0
+) -> float:
+    """Waits until the chief serves the oracle; returns the seconds waited.
+
+    The chief's tuner may wipe the project directory (`overwrite=True`) before
+    it serves, so a worker touches that directory only once the chief answers.
+    That lets workers start beside the chief, their imports overlapping its own.
+
+    Raises:
+        TimeoutError: When the chief has not answered in `timeout_s` seconds.
+    """
+    env = os.environ if environ is None else environ
+    host, port = env["KERASTUNER_ORACLE_IP"], int(env["KERASTUNER_ORACLE_PORT"])
+    started = time.monotonic()
+    told = False
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return time.monotonic() - started
+        except OSError:
+            pass
+        waited = time.monotonic() - started
+        if waited >= timeout_s:
+            raise TimeoutError(
+                f"Expected the chief to serve the oracle on {host}:{port}, received no answer in {waited:.0f} s. "
+                f"To fix, start the chief (the same script with KERASTUNER_TUNER_ID=chief) and check that "
+                f"KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT name its address, or use `kt-wandb launch`."
+            )
+        if not told and waited >= notice_after_s:
+            told = True
+            print(f"kt-wandb: worker waiting for the chief to serve the oracle on {host}:{port}.", flush=True)
+        time.sleep(0.1)
 
 
 def reap_silent_workers(oracle: Any, last_seen: dict[str, float], timeout: float, now: float) -> list[tuple[str, str]]:

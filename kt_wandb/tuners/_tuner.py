@@ -24,7 +24,14 @@ from keras_tuner.src.utils import load_json
 from kt_wandb._records import config_key
 from kt_wandb.tuners._checks import check_fit_arguments, check_tuner_arguments
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
-from kt_wandb.tuners._distributed import Heartbeat, heartbeat_timeout, role, serve_oracle, worker_id
+from kt_wandb.tuners._distributed import (
+    Heartbeat,
+    heartbeat_timeout,
+    role,
+    serve_oracle,
+    wait_for_chief,
+    worker_id,
+)
 from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._memory import TrialMemory
 from kt_wandb.tuners._oracles import make_oracle, oracle_name
@@ -49,34 +56,69 @@ def _weights_only() -> Iterator[None]:
         yield
 
 
+class _EpochTunerCallback(tuner_utils.TunerCallback):
+    """KerasTuner's bridge from `fit` to the tuner's hooks, without its per-batch ones.
+
+    When a callback has a batch hook, Keras converts every batch's logs to NumPy
+    on the training thread, which waits for the device after each step: under
+    JAX (and torch) that undoes the asynchronous dispatch that keeps a GPU fed.
+    KerasTuner's bridge has them even though `Tuner.on_batch_begin` and
+    `on_batch_end` do nothing; this one is used unless a subclass overrides them.
+    """
+
+    on_batch_begin = keras.callbacks.Callback.on_batch_begin
+    on_batch_end = keras.callbacks.Callback.on_batch_end
+
+
+def _without_batch_hooks(tuner: kt.Tuner, callbacks: list[Any]) -> list[Any]:
+    """`callbacks` with KerasTuner's bridge swapped for `_EpochTunerCallback`, where the tuner has no batch hooks."""
+    tuner_class = type(tuner)
+    if any(getattr(tuner_class, hook) is not getattr(kt.Tuner, hook) for hook in ("on_batch_begin", "on_batch_end")):
+        return callbacks
+    return [
+        _EpochTunerCallback(c.tuner, c.trial) if type(c) is tuner_utils.TunerCallback else c for c in callbacks
+    ]
+
+
 class SearchTerminated(KeyboardInterrupt):
     """SIGTERM during a search: handled as Ctrl-C, so the trial's run is finished before the process ends."""
 
 
-# SIGTERMs received and not yet seen through: an exception raised by a signal handler while Python runs a
+# Signals received and not yet seen through: an exception raised by a signal handler while Python runs a
 # finalizer (`__del__`, freeing a trial's graphs) is printed and dropped, so the next epoch or trial raises it again.
-_PENDING_SIGTERM: list[int] = []
+_PENDING_SIGNALS: list[int] = []
+
+
+def _interruption(signum: int) -> BaseException:
+    if signum == signal.SIGTERM:
+        return SearchTerminated(f"received signal {signum} (SIGTERM)")
+    return KeyboardInterrupt()
 
 
 def _raise_if_terminated() -> None:
-    if _PENDING_SIGTERM:
-        raise SearchTerminated(f"received signal {_PENDING_SIGTERM[0]} (SIGTERM)")
+    if _PENDING_SIGNALS:
+        raise _interruption(_PENDING_SIGNALS[0])
 
 
 def _raise_on_sigterm() -> Callable[[], None]:
-    """Makes SIGTERM raise `SearchTerminated` until the returned function restores the old handler."""
+    """Makes SIGTERM raise `SearchTerminated`, and Ctrl-C `KeyboardInterrupt`, until the returned function restores
+    the old handlers; one that lands in a finalizer is raised again at the next epoch or trial."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
-    def terminate(signum: int, frame: Any) -> None:
-        _PENDING_SIGTERM.append(signum)
-        raise SearchTerminated(f"received signal {signum} (SIGTERM)")
+    def interrupt(signum: int, frame: Any) -> None:
+        _PENDING_SIGNALS.append(signum)
+        raise _interruption(signum)
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    signals = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # leave a handler of the user's alone
+        signals.append(signal.SIGINT)
+    previous = {s: signal.signal(s, interrupt) for s in signals}
 
     def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
-        _PENDING_SIGTERM.clear()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        _PENDING_SIGNALS.clear()
 
     return restore
 
@@ -264,8 +306,10 @@ class WandbTuner(kt.Tuner):
         self._seed = kwargs.get("seed")
         oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
         if self.role == "worker":
-            # The chief owns the project directory: a worker must not wipe what the others write.
+            # The chief owns the project directory: a worker must not wipe what the others write, nor touch it
+            # before the chief has set it up (and wiped it, with overwrite=True).
             tuner_kwargs["overwrite"] = False
+            wait_for_chief()
         self._local_oracle = oracle_instance
         self._init_kwargs = init_kwargs(
             project=wandb_project or tuner_kwargs.get("project_name") or "untitled_project",
@@ -411,6 +455,7 @@ class WandbTuner(kt.Tuner):
         return results
 
     def _build_and_fit_model(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
+        kwargs["callbacks"] = _without_batch_hooks(self, list(kwargs.get("callbacks") or []))
         if self._cv is None:
             return super()._build_and_fit_model(trial, *args, **kwargs)
         _, x, y, validation = self._cv.take()

@@ -105,3 +105,26 @@ def test_a_search_killed_mid_trial_resumes_without_losing_or_duplicating(tmp_pat
     record = json.loads((root / "crash" / "trial_1" / "wandb_run.json").read_text())
     assert [a["run_id"] for a in record["previous_attempts"]] == [f"{search_id}-1"]
     assert record["previous_attempts"][0]["exit_code"] == exit_code
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_signal_that_lands_in_a_finalizer_is_raised_again(sent):
+    # Python prints and drops an exception raised in `__del__`; freeing a trial's graphs runs many of them.
+    import os
+
+    from kt_wandb.tuners._tuner import SearchTerminated, _raise_if_terminated, _raise_on_sigterm
+
+    class Freed:
+        def __del__(self):
+            os.kill(os.getpid(), sent)
+            time.sleep(0.2)  # the handler runs here, inside the finalizer
+
+    restore = _raise_on_sigterm()
+    try:
+        Freed()  # freed at once: the handler's exception is dropped
+        with pytest.raises(SearchTerminated if sent == signal.SIGTERM else KeyboardInterrupt):
+            _raise_if_terminated()  # what the next epoch end or trial start does
+    finally:
+        restore()
+    _raise_if_terminated()  # nothing pending once the search has ended

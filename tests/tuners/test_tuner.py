@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import keras
+import keras_tuner as kt
 import numpy as np
 import pytest
 from wandb_log import read_runs
@@ -267,3 +268,52 @@ def test_bad_wandb_kwargs_are_refused_before_an_existing_search_is_overwritten(t
     with pytest.raises(ValueError, match="wandb_kwargs"):
         make_tuner(tmp_path, tiny_model, overwrite=True, wandb_kwargs={"id": "mine"})
     assert (Path(first.get_trial_dir("0")) / "trial.json").exists()
+
+
+class _CapturingHyperModel(kt.HyperModel):
+    """Wraps a build function; keeps the callbacks each `fit` is given."""
+
+    def __init__(self, build) -> None:
+        super().__init__()
+        self.build_function = build
+        self.callbacks: list[list[keras.callbacks.Callback]] = []
+
+    def build(self, hp):
+        return self.build_function(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        self.callbacks.append(list(kwargs["callbacks"]))
+        return super().fit(hp, model, *args, **kwargs)
+
+
+def test_training_keeps_kerass_asynchronous_dispatch(tmp_path, digits, tiny_model):
+    # KerasTuner's own bridge to the tuner has per-batch hooks, which make Keras wait for the device after
+    # every step; WandbTuner's has none unless the tuner overrides them.
+    hypermodel = _CapturingHyperModel(tiny_model)
+    search(make_tuner(tmp_path, hypermodel, max_trials=1), digits, epochs=1)
+    (callbacks,) = hypermodel.callbacks
+    # Keras's rule (`CallbackList._configure_async_dispatch`, on the backends that dispatch asynchronously):
+    # no callback may override a batch-end hook.
+    from keras.src.utils.python_utils import is_default
+
+    hooks = ("on_batch_end", "on_train_batch_end", "on_test_batch_end")
+    assert [(type(c).__name__, h) for c in callbacks for h in hooks if not is_default(getattr(c, h))] == []
+    assert any(type(c).__name__ == "_EpochTunerCallback" for c in callbacks)  # the tuner's epoch hooks still run
+
+
+def test_a_tuner_with_batch_hooks_still_gets_every_batch(tmp_path, digits, tiny_model):
+    class BatchCounting(WandbTuner):
+        batches = 0
+
+        def on_batch_end(self, trial, model, batch, logs=None):
+            super().on_batch_end(trial, model, batch, logs)
+            assert isinstance(logs["loss"], float)
+            BatchCounting.batches += 1
+
+    tuner = BatchCounting(
+        tiny_model, objective="val_accuracy", max_trials=1, directory=str(tmp_path / "search"),
+        project_name="batches",
+    )
+    x, y = digits
+    tuner.search(x, y, epochs=2, batch_size=25, validation_split=0.25, verbose=0)
+    assert BatchCounting.batches == 2 * len(x) * 3 // 4 // 25
