@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from kt_wandb._handshake import SERVING_LINE, WORKERS_ENV
+
 __all__ = ["ProcessPlan", "launch", "parse_gpus", "plan_launch", "visible_gpus"]
 
 # Thread counts a CPU-only worker gets, its share of the cores, unless the user set them.
@@ -93,9 +95,10 @@ def plan_launch(
     With `compilation_cache` (a folder), the workers share JAX's persistent
     compilation cache there, and with it XLA's GPU autotuning results, so that
     a convolution or matrix product tuned by one worker is not tuned again by
-    the others; "off" turns JAX's cache off. Workers take the GPUs round robin. Workers sharing a GPU split
-    `memory_fraction` of its memory (JAX's `XLA_PYTHON_CLIENT_MEM_FRACTION`;
-    TensorFlow grows its share as needed). Without GPUs, each worker's thread
+    the others; "off" turns JAX's cache off. The chief is told how many
+    workers to expect (`KT_WANDB_WORKERS`). Workers take the GPUs round robin.
+    Workers sharing a GPU split `memory_fraction` of its memory (JAX's
+    `XLA_PYTHON_CLIENT_MEM_FRACTION`; TensorFlow grows its share as needed). Without GPUs, each worker's thread
     pools get its share of the cores: `gpus=[]` hides the GPUs from the
     workers, `gpus=None` (none found) leaves their devices as they are. The
     chief trains nothing: it sees no GPU.
@@ -116,7 +119,8 @@ def plan_launch(
         )
     common = {"KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port), "PYTHONUNBUFFERED": "1"}
     cpu_only = {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
-    plans = [ProcessPlan("chief", {**common, "KERASTUNER_TUNER_ID": "chief", **cpu_only})]
+    chief = {**common, "KERASTUNER_TUNER_ID": "chief", WORKERS_ENV: str(workers), **cpu_only}
+    plans = [ProcessPlan("chief", chief)]
     assigned = [gpus[i % len(gpus)] for i in range(workers)] if gpus else []
     sharing = {gpu: assigned.count(gpu) for gpu in assigned}
     threads = max(1, (cpus or os.cpu_count() or 1) // workers)
@@ -171,6 +175,7 @@ class _Launch:
         self.signalled: int | None = None
         self.failed: list[str] = []  # in the order their failures were seen
         self.stopped: set[str] = set()  # stopped by the launcher itself
+        self.served = False  # the chief has served the oracle (said so, or answered on its port)
         self.unserved = False  # the chief ended without ever serving the oracle
 
     def say(self, text: str) -> None:
@@ -194,6 +199,8 @@ class _Launch:
     def pump(self, name: str, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
+            if name == "chief" and line.startswith(SERVING_LINE):
+                self.served = True
             with self.lock:
                 self.output.write(f"[{name}] {line if line.endswith(chr(10)) else line + chr(10)}")
                 self.output.flush()
@@ -262,25 +269,26 @@ class _Launch:
         workers = [p.name for p in self.plans[1:]]
         chief = self.procs["chief"]
         chief_deadline: float | None = None
-        served = False
         started = probed = said = time.monotonic()
         while True:
             time.sleep(0.2)
             for proc in self.procs.values():
                 proc.poll()
-            if not served and chief.returncode is None and time.monotonic() - probed >= 0.5:
+            if not self.served and any(self.procs[n].returncode == 0 for n in workers):
+                self.served = True  # a worker finished its search: the chief served
+            if not self.served and chief.returncode is None and time.monotonic() - probed >= 0.5:
                 probed = time.monotonic()
-                served = self.serving(host, port)
-                if not served and probed - said > 60:
+                self.served = self.serving(host, port)
+                if not self.served and probed - said > 60:
                     said = probed
                     self.say(f"still waiting for the chief to serve the oracle on {host}:{port} after "
                              f"{probed - started:.0f} s (its script must call search() on a WandbTuner)")
             self.note_exits()
             live = [n for n in workers if self.procs[n].returncode is None]
             if chief.returncode is not None:
-                if live and (chief.returncode != 0 or not served):
-                    self.unserved = not served
-                    before = "" if served else " before it served the oracle"
+                if live and (chief.returncode != 0 or not self.served):
+                    self.unserved = not self.served
+                    before = "" if self.served else " before it served the oracle"
                     verb = "failed" if chief.returncode != 0 else "ended"
                     self.stop(live, f"the chief {verb} ({_exit_text(chief.returncode)}){before}")
                 elif live:
@@ -320,13 +328,13 @@ class _Launch:
             proc.poll()
         self.note_exits()
         # What the launcher stopped itself counts only where nothing else failed.
-        failed = [n for n in self.failed if n not in self.stopped] or self.failed
-        if not failed:
-            return 0
         if self.unserved and self.procs["chief"].returncode == 0:
             self.say("failed: the chief ended without serving the oracle (its script must call search() on a "
                      "WandbTuner)")
             return 1
+        failed = [n for n in self.failed if n not in self.stopped] or self.failed
+        if not failed:
+            return 0
         self.say("failed: " + ", ".join(f"{n} ({_exit_text(self.procs[n].returncode or 0)})" for n in failed))
         code = self.procs[failed[0]].returncode or 1
         return 128 - code if code < 0 else code
@@ -399,23 +407,22 @@ def launch(
         gpu_list = None  # none found: leave the workers' devices (another accelerator, say) as they are
     port = port or _free_port(host)
     cache = os.fspath(compilation_cache)
-    temporary = cache == "auto" and not os.environ.get("JAX_COMPILATION_CACHE_DIR")
-    if temporary:
-        cache = tempfile.mkdtemp(prefix="kt-wandb-jax-cache-")
-    elif cache == "auto":
-        cache = os.environ["JAX_COMPILATION_CACHE_DIR"]
-    plans = plan_launch(
-        workers, gpus=gpu_list, host=host, port=port, memory_fraction=memory_fraction, compilation_cache=cache
-    )
-    if gpu_list:
-        per_gpu = math.ceil(workers / len(gpu_list))
-        where = f"GPUs {','.join(gpu_list)} ({per_gpu} worker(s) a GPU at most)"
-    else:
-        where = "the CPU"
-    run = _Launch(command, plans, output or sys.stdout, grace_s)
-    run.say(f"{workers} worker(s) on {where}")
+    if cache == "auto":
+        cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or "auto"
+    temporary = tempfile.mkdtemp(prefix="kt-wandb-jax-cache-") if cache == "auto" else None  # for this launch
     try:
+        plans = plan_launch(
+            workers, gpus=gpu_list, host=host, port=port, memory_fraction=memory_fraction,
+            compilation_cache=temporary or cache,
+        )
+        if gpu_list:
+            per_gpu = math.ceil(workers / len(gpu_list))
+            where = f"GPUs {','.join(gpu_list)} ({per_gpu} worker(s) a GPU at most)"
+        else:
+            where = "the CPU"
+        run = _Launch(command, plans, output or sys.stdout, grace_s)
+        run.say(f"{workers} worker(s) on {where}")
         return run.run(host, port)
     finally:
-        if temporary:
-            shutil.rmtree(cache, ignore_errors=True)
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)

@@ -47,6 +47,7 @@ def test_workers_take_the_gpus_round_robin_and_split_a_shared_ones_memory():
     assert [w.env.get("XLA_PYTHON_CLIENT_MEM_FRACTION") for w in workers] == ["0.450", None, "0.450"]
     assert [w.env["KERASTUNER_TUNER_ID"] for w in workers] == ["worker0", "worker1", "worker2"]
     assert {w.env["KERASTUNER_ORACLE_PORT"] for w in [chief, *workers]} == {"9000"}
+    assert chief.env["KT_WANDB_WORKERS"] == "3"  # the chief serves until each has been told to stop
 
 
 def test_cpu_workers_share_the_cores():
@@ -133,8 +134,9 @@ def test_the_cli_without_a_command_says_how_to_give_one(capsys):
 # The chief ends (once both workers wait) without serving; the workers wait for it as a WandbTuner's would.
 WAITING_WORKER = textwrap.dedent(
     """
-    import os, pathlib, time
+    import os, pathlib, signal, sys, time
     me, flags = os.environ["KERASTUNER_TUNER_ID"], pathlib.Path(os.environ["FLAGS"])
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # stopped workers end "well"
     if me == "chief":
         print("no tuner here", flush=True)
         while len(list(flags.iterdir())) < 2:

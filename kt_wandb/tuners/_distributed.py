@@ -21,9 +21,12 @@ from collections.abc import Mapping
 from concurrent import futures
 from typing import Any
 
+from kt_wandb._handshake import SERVING_LINE, WORKERS_ENV
+
 __all__ = [
     "HEARTBEAT_TIMEOUT_ENV",
     "Heartbeat",
+    "expected_workers",
     "reap_silent_workers",
     "role",
     "serve_oracle",
@@ -114,6 +117,20 @@ def wait_for_chief(
         time.sleep(0.1)
 
 
+def expected_workers(environ: Mapping[str, str] | None = None) -> int:
+    """How many workers the chief waits for, from `KT_WANDB_WORKERS` (0, the default: none in particular)."""
+    env = os.environ if environ is None else environ
+    text = env.get(WORKERS_ENV, "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise ValueError(
+            f"Expected {WORKERS_ENV} to be the number of workers, received {text!r}. "
+            f"To fix, set it to a whole number such as 4, or unset it."
+        )
+    return int(text)
+
+
 def reap_silent_workers(oracle: Any, last_seen: dict[str, float], timeout: float, now: float) -> list[tuple[str, str]]:
     """Drops the workers silent for more than `timeout` seconds; their trials go back to the oracle's queue.
 
@@ -155,10 +172,20 @@ def _servicer_class() -> type:
             return Trial(oracle.get_space(), status=TrialStatus.IDLE), False
         return trial, trial.status == TrialStatus.STOPPED
 
+    def take_back_late_result(oracle: Any, trial_id: str) -> bool:
+        # A worker dropped as silent, alive after all, ends its trial while the trial waits in the queue to be
+        # run again: keep the result, run it no more. (Once another worker has taken it over, the requests don't
+        # say which worker ends it, and KerasTuner records both ends.)
+        queued = trial_id in oracle._retry_queue
+        if queued:
+            oracle._retry_queue.remove(trial_id)
+        return queued
+
     class Servicer(OracleServicer):
         def __init__(self, oracle: Any) -> None:
             super().__init__(oracle)
             self.last_seen: dict[str, float] = {}
+            self.done: set[str] = set()  # workers told to stop, or dropped as silent
 
         def heard(self, tuner_id: str) -> None:
             self.last_seen[tuner_id] = time.monotonic()
@@ -174,6 +201,7 @@ def _servicer_class() -> type:
             self.heard(request.tuner_id)
             if stopped:
                 self.stop_triggered = True
+                self.done.add(request.tuner_id)
             elif trial.status == TrialStatus.IDLE:
                 time.sleep(_IDLE_PAUSE_S)
             return protos.get_service().CreateTrialResponse(trial=trial.to_proto())
@@ -183,7 +211,11 @@ def _servicer_class() -> type:
             return super().UpdateTrial(request, context)
 
         def EndTrial(self, request: Any, context: Any) -> Any:
-            self.heard_of_trial(request.trial.trial_id)
+            trial_id = request.trial.trial_id
+            self.heard_of_trial(trial_id)
+            if synchronized(take_back_late_result)(self.oracle, trial_id):
+                print(f"kt-wandb: trial {trial_id} ended after its worker was dropped as silent; its result is "
+                      f"kept and the trial is not run again.", file=sys.stderr, flush=True)
             return super().EndTrial(request, context)
 
         def GetTrial(self, request: Any, context: Any) -> Any:  # also the workers' heartbeat
@@ -222,17 +254,29 @@ def serve_oracle(oracle: Any, *, timeout: float | None = None, poll_s: float = 0
             f"bound. To fix, choose another KERASTUNER_ORACLE_PORT (or let `kt-wandb launch` pick one)."
         )
     server.start()
-    print(f"kt-wandb: chief serving the oracle on {address}; a worker silent for {timeout:g} s "
+    print(f"{SERVING_LINE}{address}; a worker silent for {timeout:g} s "
           f"gives its trial back.", flush=True)
+    expected = expected_workers()
+    finished_at: float | None = None
     try:
         while True:
             time.sleep(poll_s)
             dropped = synchronized(reap_silent_workers)(oracle, servicer.last_seen, timeout, time.monotonic())
             for tuner_id, trial_id in dropped:
+                servicer.done.add(tuner_id)
                 what = f"; trial {trial_id} goes back to the queue" if trial_id else ""
                 print(f"kt-wandb: worker {tuner_id} silent for over {timeout:g} s, dropped{what}.",
                       file=sys.stderr, flush=True)
-            if servicer.stop_triggered and exit_chief(oracle):
+            if not (servicer.stop_triggered and exit_chief(oracle)):
+                continue
+            # Every trial is done. Workers still starting (or reading a finished search) have yet to be told
+            # to stop: without an answer they would wait on the chief for KerasTuner's hour.
+            if len(servicer.done) >= expected:
+                break
+            finished_at = finished_at or time.monotonic()
+            if time.monotonic() - finished_at > timeout:
+                print(f"kt-wandb: {expected - len(servicer.done)} of {expected} worker(s) never asked for a trial "
+                      f"in {timeout:g} s after the last one; the chief ends.", file=sys.stderr, flush=True)
                 break
     finally:
         server.stop(grace=1)

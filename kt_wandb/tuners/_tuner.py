@@ -26,6 +26,7 @@ from kt_wandb.tuners._checks import check_fit_arguments, check_tuner_arguments
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
 from kt_wandb.tuners._distributed import (
     Heartbeat,
+    expected_workers,
     heartbeat_timeout,
     role,
     serve_oracle,
@@ -84,41 +85,43 @@ class SearchTerminated(KeyboardInterrupt):
     """SIGTERM during a search: handled as Ctrl-C, so the trial's run is finished before the process ends."""
 
 
-# Signals received and not yet seen through: an exception raised by a signal handler while Python runs a
-# finalizer (`__del__`, freeing a trial's graphs) is printed and dropped, so the next epoch or trial raises it again.
-_PENDING_SIGNALS: list[int] = []
-
-
-def _interruption(signum: int) -> BaseException:
-    if signum == signal.SIGTERM:
-        return SearchTerminated(f"received signal {signum} (SIGTERM)")
-    return KeyboardInterrupt()
+# Interruptions that Python dropped: an exception raised by a signal handler while Python runs a finalizer
+# (`__del__`, freeing a trial's graphs) is printed and dropped, so the next epoch or trial raises it again.
+_DROPPED_INTERRUPTIONS: list[BaseException] = []
 
 
 def _raise_if_terminated() -> None:
-    if _PENDING_SIGNALS:
-        raise _interruption(_PENDING_SIGNALS[0])
+    if _DROPPED_INTERRUPTIONS:
+        dropped = _DROPPED_INTERRUPTIONS[0]
+        raise type(dropped)(*dropped.args)
 
 
 def _raise_on_sigterm() -> Callable[[], None]:
-    """Makes SIGTERM raise `SearchTerminated`, and Ctrl-C `KeyboardInterrupt`, until the returned function restores
-    the old handlers; one that lands in a finalizer is raised again at the next epoch or trial."""
+    """Makes SIGTERM raise `SearchTerminated` until the returned function restores the old handler.
+
+    SIGTERM, or Ctrl-C, that lands in a finalizer is kept (`sys.unraisablehook`)
+    and raised again by `_raise_if_terminated`, at the next epoch or trial.
+    """
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
-    def interrupt(signum: int, frame: Any) -> None:
-        _PENDING_SIGNALS.append(signum)
-        raise _interruption(signum)
+    def terminate(signum: int, frame: Any) -> None:
+        raise SearchTerminated(f"received signal {signum} (SIGTERM)")
 
-    signals = [signal.SIGTERM]
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # leave a handler of the user's alone
-        signals.append(signal.SIGINT)
-    previous = {s: signal.signal(s, interrupt) for s in signals}
+    def keep_interruption(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):  # SearchTerminated too
+            _DROPPED_INTERRUPTIONS.append(unraisable.exc_value)
+        previous_hook(unraisable)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = keep_interruption
 
     def restore() -> None:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        _PENDING_SIGNALS.clear()
+        signal.signal(signal.SIGTERM, previous)
+        if sys.unraisablehook is keep_interruption:
+            sys.unraisablehook = previous_hook
+        _DROPPED_INTERRUPTIONS.clear()
 
     return restore
 
@@ -303,6 +306,8 @@ class WandbTuner(kt.Tuner):
         self.role = role()
         self.worker_id = worker_id() if self.role == "worker" else None
         self._heartbeat_timeout = heartbeat_timeout()
+        if self.role == "chief":
+            expected_workers()  # a bad KT_WANDB_WORKERS is refused now, not once the search is done
         self._seed = kwargs.get("seed")
         oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
         if self.role == "worker":
@@ -537,6 +542,7 @@ class WandbTuner(kt.Tuner):
             if self.role == "worker":
                 self._stop_heartbeat()
                 self._read_finished_search()
+            _raise_if_terminated()  # one that landed in the last trial's or the search's clean-up
         except BaseException as exc:
             if self._trial_run is not None:
                 interrupted = not isinstance(exc, Exception)

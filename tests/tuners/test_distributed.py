@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -63,6 +64,71 @@ def test_a_silent_workers_trial_goes_to_the_next_worker_that_asks(tmp_path):
     assert json.loads((tmp_path / "search" / "oracle.json").read_text())["ongoing_trials"] == {
         "worker1": lost.trial_id
     }
+
+
+def test_a_late_result_from_a_dropped_worker_is_kept_and_its_trial_not_run_again(tmp_path, capsys):
+    from keras_tuner.src import protos
+
+    from kt_wandb.tuners._distributed import _servicer_class
+
+    oracle = _oracle(tmp_path)
+    servicer = _servicer_class()(oracle)
+    slow = oracle.create_trial("worker0")
+    oracle.create_trial("worker1")
+    assert reap_silent_workers(oracle, {"worker0": 0.0, "worker1": 95.0}, timeout=10, now=100.0)
+    assert oracle._retry_queue == [slow.trial_id]
+
+    oracle.update_trial(slow.trial_id, {"score": 0.5})  # worker0 was alive after all, and ends its trial
+    slow.status = "COMPLETED"
+    servicer.EndTrial(protos.get_service().EndTrialRequest(trial=slow.to_proto()), None)
+    assert oracle._retry_queue == []
+    assert oracle.trials[slow.trial_id].status == "COMPLETED" and oracle.trials[slow.trial_id].score == 0.5
+    assert oracle.create_trial("worker0").trial_id != slow.trial_id
+    assert f"trial {slow.trial_id} ended after its worker was dropped" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("second_worker", ["comes", "never comes"])
+def test_the_chief_serves_until_every_expected_worker_is_told_to_stop(tmp_path, monkeypatch, capsys, second_worker):
+    # A finished search (resumed, say): without waiting, the chief would end after the first worker's answer, and
+    # a worker still starting would wait on it for KerasTuner's hour.
+    import grpc
+    from keras_tuner.src import protos
+
+    from kt_wandb.tuners._distributed import serve_oracle
+
+    oracle = _oracle(tmp_path, max_trials=1)
+    done = oracle.create_trial("worker0")
+    oracle.update_trial(done.trial_id, {"score": 1.0})
+    done.status = "COMPLETED"
+    oracle.end_trial(done)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KT_WANDB_WORKERS", "2")
+    chief = threading.Thread(target=serve_oracle, args=(oracle,), kwargs={"timeout": 3.0, "poll_s": 0.1})
+    chief.start()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = protos.get_service_grpc().OracleStub(channel)
+
+        def ask(tuner_id: str) -> str:
+            request = protos.get_service().CreateTrialRequest(tuner_id=tuner_id)
+            return stub.CreateTrial(request, wait_for_ready=True, timeout=30).trial.status
+
+        assert ask("worker0") == protos.get_proto().TrialStatus.STOPPED
+        chief.join(timeout=1.0)
+        assert chief.is_alive()  # worker1 has yet to be told
+        if second_worker == "comes":
+            assert ask("worker1") == protos.get_proto().TrialStatus.STOPPED
+            chief.join(timeout=5.0)
+        else:
+            chief.join(timeout=10.0)  # gives up after the heartbeat timeout
+    assert not chief.is_alive()
+    from kt_wandb._handshake import SERVING_LINE
+
+    said = capsys.readouterr().out.splitlines()
+    assert any(line.startswith(SERVING_LINE) for line in said)  # how the launcher knows the chief served
 
 
 def test_workers_sharing_a_project_directory_agree_on_the_search_id(tmp_path):
