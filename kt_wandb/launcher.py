@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from kt_wandb._handshake import SERVING_LINE, WORKERS_ENV
+from kt_wandb._handshake import SERVING_LINE, WORKERS_ENV, answers
 
 __all__ = ["ProcessPlan", "launch", "parse_gpus", "plan_launch", "visible_gpus"]
 
@@ -221,14 +221,6 @@ class _Launch:
         self.say(f"{signal.Signals(signum).name}: passed on to every process; again to kill them")
         self.signal_all(signum)
 
-    @staticmethod
-    def serving(host: str, port: int) -> bool:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
     def stop(self, names: list[str], why: str) -> None:
         """SIGTERM, then SIGKILL after the grace period."""
         live = [n for n in names if self.procs[n].poll() is None]
@@ -278,7 +270,7 @@ class _Launch:
                 self.served = True  # a worker finished its search: the chief served
             if not self.served and chief.returncode is None and time.monotonic() - probed >= 0.5:
                 probed = time.monotonic()
-                self.served = self.serving(host, port)
+                self.served = answers(host, port)
                 if not self.served and probed - said > 60:
                     said = probed
                     self.say(f"still waiting for the chief to serve the oracle on {host}:{port} after "
@@ -327,11 +319,11 @@ class _Launch:
         for proc in self.procs.values():
             proc.poll()
         self.note_exits()
-        # What the launcher stopped itself counts only where nothing else failed.
         if self.unserved and self.procs["chief"].returncode == 0:
             self.say("failed: the chief ended without serving the oracle (its script must call search() on a "
                      "WandbTuner)")
             return 1
+        # What the launcher stopped itself counts only where nothing else failed.
         failed = [n for n in self.failed if n not in self.stopped] or self.failed
         if not failed:
             return 0

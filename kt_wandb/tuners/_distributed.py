@@ -13,7 +13,6 @@ trial; and a waiting worker is answered after a short pause instead of at once.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ from collections.abc import Mapping
 from concurrent import futures
 from typing import Any
 
-from kt_wandb._handshake import SERVING_LINE, WORKERS_ENV
+from kt_wandb._handshake import SERVING_LINE, WORKERS_ENV, answers
 
 __all__ = [
     "HEARTBEAT_TIMEOUT_ENV",
@@ -99,11 +98,8 @@ def wait_for_chief(
     started = time.monotonic()
     told = False
     while True:
-        try:
-            with socket.create_connection((host, port), timeout=1.0):
-                return time.monotonic() - started
-        except OSError:
-            pass
+        if answers(host, port, timeout_s=1.0):
+            return time.monotonic() - started
         waited = time.monotonic() - started
         if waited >= timeout_s:
             raise TimeoutError(
