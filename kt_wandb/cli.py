@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -232,10 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "report": _report_command, "panels": _panels_command, "search": _search, "launch": _launch_command,
         }[args.command]
         return command(args)
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM during the search: the trial's run is already finished
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during the search: the trial's run is already finished
         print("kt-wandb: interrupted; every finished trial is kept. Run the same command again to resume.",
               file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)  # 130 for Ctrl-C, 143 for SIGTERM, as the shell says
     except (ValueError, ImportError) as exc:
         print(f"kt-wandb: error: {exc}", file=sys.stderr)
         return 2

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,24 @@ def test_runs_land_in_a_relative_directory_also_through_another_processs_wandb_s
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(read_runs(tmp_path / "rel" / "wandb")) == 2
+
+
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)],
+                         ids=["SIGTERM", "Ctrl-C", "SIGHUP"])
+def test_a_signal_ends_the_search_with_the_shells_exit_code_and_the_run_finished(tmp_path, wandb_env, sent, code):
+    search = subprocess.Popen(
+        [sys.executable, "-m", "kt_wandb.cli", "search", "--oracle", "random", "--epochs", "500",
+         "--directory", "out", "--project-name", "s"],
+        cwd=tmp_path, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not list((tmp_path / "out" / "s").glob("trial_*/wandb_run.json")):  # a trial's run is open
+        assert search.poll() is None and time.monotonic() < deadline, search.communicate()[1][-3000:]
+        time.sleep(0.2)
+    time.sleep(2)  # into its training
+    search.send_signal(sent)
+    _, err = search.communicate(timeout=120)
+    assert search.returncode == code, err[-3000:]
+    assert "interrupted; every finished trial is kept" in err
+    (run,) = read_runs(wandb_env).values()
+    assert run.exit_code == 255 and run.summary["trial/status"] == "INTERRUPTED"

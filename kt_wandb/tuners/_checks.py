@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["check_fit_arguments", "check_tuner_arguments", "example_count"]
+__all__ = ["check_fit_arguments", "check_tuner_arguments", "check_wandb_arguments", "example_count"]
 
 # Characters W&B refuses in a project name, and its length limit (for the suggested fix; W&B itself decides).
 _PROJECT_FORBIDDEN = re.compile(r"[/\\#?%:]")
@@ -47,6 +47,67 @@ def _check_project_name(project: str, argument: str) -> None:
     )
 
 
+def _check_type(name: str, value: Any, expected: type | tuple[type, ...], wanted: str, fix: str) -> None:
+    if not isinstance(value, expected):
+        raise ValueError(
+            f"Expected `{name}` to be {wanted}, received {value!r} ({type(value).__name__}). To fix, {fix}."
+        )
+
+
+def _check_writable_folder(name: str, path: str | os.PathLike[str]) -> None:
+    """`path` is, or can be made, a folder the search writes to: not a file, not below one, not read-only."""
+    given = os.fspath(path)
+    if os.path.exists(given) and not os.path.isdir(given):
+        raise ValueError(
+            f"Expected `{name}` to be a folder, received {given!r}, which is a file. To fix, pass the path of a "
+            f"folder (it is created if missing), or move the file away."
+        )
+    existing = os.path.abspath(given)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(
+            f"Expected a `{name}` the search can write to, received {given!r}, where "
+            f"{existing!r} is a file, not a folder. To fix, pass a path that is not below a file."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"Expected a `{name}` the search can write to, received {given!r}, where "
+            f"{existing!r} is not writable. To fix, pass a folder you can write to, or fix its permissions."
+        )
+
+
+def check_wandb_arguments(
+    *,
+    wandb_entity: Any,
+    wandb_kwargs: Any,
+    log_best_model: Any,
+    wandb_panels: Any,
+    tensorboard_dir: Any,
+) -> None:
+    """Checks `WandbTuner(...)`'s own arguments (beside KerasTuner's) before anything is created."""
+    if wandb_entity is not None:
+        _check_type("wandb_entity", wandb_entity, str, "a W&B user or team name (a str) or None",
+                    "pass your W&B user or team name, or leave it out for your default entity")
+    if wandb_kwargs is not None and not isinstance(wandb_kwargs, Mapping):
+        raise ValueError(
+            f"Expected `wandb_kwargs` to be a mapping of `wandb.init` arguments, received {wandb_kwargs!r} "
+            f"({type(wandb_kwargs).__name__}). To fix, pass a dict, for example `wandb_kwargs={{\"tags\": "
+            f"[\"baseline\"]}}`."
+        )
+    if wandb_kwargs is not None and not all(isinstance(key, str) for key in wandb_kwargs):
+        raise ValueError(
+            f"Expected `wandb_kwargs` keyed by `wandb.init` argument names, received the keys "
+            f"{list(wandb_kwargs)}. To fix, use the argument names as strings, e.g. {{\"notes\": \"...\"}}."
+        )
+    for name, value in (("log_best_model", log_best_model), ("wandb_panels", wandb_panels)):
+        _check_type(name, value, bool, "True or False", f"pass `{name}=True` or `{name}=False`")
+    if tensorboard_dir is not None:
+        _check_type("tensorboard_dir", tensorboard_dir, (str, os.PathLike), "a folder path or None",
+                    "pass a folder such as 'logs/hparam_tuning', or leave it out")
+        _check_writable_folder("tensorboard_dir", tensorboard_dir)
+
+
 def check_tuner_arguments(kwargs: Mapping[str, Any], *, wandb_project: str | None, wandb_mode: str) -> None:
     """Checks `WandbTuner(...)`'s arguments before KerasTuner creates or overwrites anything."""
     if "max_trials" in kwargs:
@@ -66,19 +127,15 @@ def check_tuner_arguments(kwargs: Mapping[str, Any], *, wandb_project: str | Non
         _check_project_name(kwargs["project_name"], "project_name")
     directory = kwargs.get("directory")
     if directory is not None:
-        existing = os.path.abspath(os.fspath(directory))
-        while not os.path.exists(existing):
-            existing = os.path.dirname(existing)
-        if not os.path.isdir(existing):
-            raise ValueError(
-                f"Expected a `directory` the search can write to, received {os.fspath(directory)!r}, where "
-                f"{existing!r} is a file, not a folder. To fix, pass a path that is not below a file."
-            )
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise ValueError(
-                f"Expected a `directory` the search can write to, received {os.fspath(directory)!r}, where "
-                f"{existing!r} is not writable. To fix, pass a folder you can write to, or fix its permissions."
-            )
+        _check_type("directory", directory, (str, os.PathLike), "a folder path",
+                    "pass the folder the search keeps its trials in, such as 'runs'")
+        _check_writable_folder("directory", directory)
+    project_name = kwargs.get("project_name")
+    if project_name is not None and (not isinstance(project_name, str) or not project_name.strip()):
+        raise ValueError(
+            f"Expected `project_name` to be a non-empty folder name, received {project_name!r}. "
+            f"To fix, pass a name such as 'digits'."
+        )
 
 
 def example_count(data: Any) -> int | None:
@@ -103,4 +160,30 @@ def check_fit_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         raise ValueError(
             f"Expected as many labels as examples, received {nx} examples in x and {ny} in y. "
             f"To fix, give x and y of the same length."
+        )
+    _check_validation_and_callbacks(kwargs)
+
+
+def _check_validation_and_callbacks(kwargs: Mapping[str, Any]) -> None:
+    split = kwargs.get("validation_split")
+    if split is not None and (isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 <= split < 1):
+        raise ValueError(
+            f"Expected `validation_split` to be a fraction from 0 up to (not including) 1, received {split!r}. "
+            f"To fix, pass the share of the data to hold out, e.g. 0.2."
+        )
+    callbacks = kwargs.get("callbacks")
+    if callbacks is None:
+        return
+    import keras
+
+    if not isinstance(callbacks, (list, tuple)):
+        raise ValueError(
+            f"Expected `callbacks` to be a list of Keras callbacks, received {type(callbacks).__name__}. "
+            f"To fix, wrap it in a list: callbacks=[...]."
+        )
+    wrong = [type(c).__name__ for c in callbacks if not isinstance(c, keras.callbacks.Callback)]
+    if wrong:
+        raise ValueError(
+            f"Expected `callbacks` to hold keras.callbacks.Callback instances, received {wrong}. "
+            f"To fix, pass instances (e.g. keras.callbacks.EarlyStopping(patience=2)), not classes or functions."
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 import keras_tuner as kt
 
-__all__ = ["ORACLES", "make_oracle", "oracle_name", "planned_trials"]
+__all__ = ["ORACLES", "UnknownArgumentError", "make_oracle", "oracle_name", "planned_trials"]
 
 ORACLES: Mapping[str, type[kt.Oracle]] = {
     "random": kt.oracles.RandomSearchOracle,
@@ -16,6 +16,10 @@ ORACLES: Mapping[str, type[kt.Oracle]] = {
     "bayesian": kt.oracles.BayesianOptimizationOracle,
     "grid": kt.oracles.GridSearchOracle,
 }
+
+
+class UnknownArgumentError(ValueError, TypeError):
+    """An argument neither the oracle nor `kt.Tuner` takes: a `ValueError` as KerasTuner raises, and a `TypeError`."""
 
 
 def _parameters(cls: type) -> set[str]:
@@ -56,7 +60,8 @@ def make_oracle(
     Raises:
         ValueError: For an unknown oracle name, or oracle arguments given
             beside an oracle instance.
-        TypeError: For an argument that neither the oracle nor the tuner takes.
+        UnknownArgumentError: For an argument that neither the oracle nor the
+            tuner takes (a `ValueError`, as KerasTuner raises, and a `TypeError`).
     """
     tuner_kwargs = {k: v for k, v in kwargs.items() if k in TUNER_ARGUMENTS}
     oracle_kwargs = {k: v for k, v in kwargs.items() if k not in TUNER_ARGUMENTS}
@@ -86,7 +91,7 @@ def make_oracle(
         max_trials = oracle_kwargs.pop("max_trials")
     unknown = sorted(set(oracle_kwargs) - accepted)
     if unknown:
-        raise TypeError(
+        raise UnknownArgumentError(
             f"Expected arguments of the {oracle.lower()!r} oracle "
             f"({sorted(accepted - {'objective'})}) or of `keras_tuner.Tuner` "
             f"({sorted(TUNER_ARGUMENTS)}), received {unknown}. To fix, check "

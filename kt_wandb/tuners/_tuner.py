@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 import tempfile
-import threading
 import warnings
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -22,7 +20,7 @@ from keras_tuner.src.engine.trial import Trial, TrialStatus
 from keras_tuner.src.utils import load_json
 
 from kt_wandb._records import config_key
-from kt_wandb.tuners._checks import check_fit_arguments, check_tuner_arguments
+from kt_wandb.tuners._checks import check_fit_arguments, check_tuner_arguments, check_wandb_arguments
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
 from kt_wandb.tuners._distributed import (
     Heartbeat,
@@ -36,6 +34,7 @@ from kt_wandb.tuners._distributed import (
 from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._memory import TrialMemory
 from kt_wandb.tuners._oracles import make_oracle, oracle_name
+from kt_wandb.tuners._signals import Interruptions, SearchTerminated
 from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment
 from kt_wandb.tuners._trial_run import OnceNotice, TrialRun
 from kt_wandb.tuners._wandb import SearchIdentity, init_kwargs, resolve_mode, run_id
@@ -81,51 +80,6 @@ def _without_batch_hooks(tuner: kt.Tuner, callbacks: list[Any]) -> list[Any]:
     ]
 
 
-class SearchTerminated(KeyboardInterrupt):
-    """SIGTERM during a search: handled as Ctrl-C, so the trial's run is finished before the process ends."""
-
-
-# Interruptions that Python dropped: an exception raised by a signal handler while Python runs a finalizer
-# (`__del__`, freeing a trial's graphs) is printed and dropped, so the next epoch or trial raises it again.
-_DROPPED_INTERRUPTIONS: list[BaseException] = []
-
-
-def _raise_if_terminated() -> None:
-    if _DROPPED_INTERRUPTIONS:
-        dropped = _DROPPED_INTERRUPTIONS[0]
-        raise type(dropped)(*dropped.args)
-
-
-def _raise_on_sigterm() -> Callable[[], None]:
-    """Makes SIGTERM raise `SearchTerminated` until the returned function restores the old handler.
-
-    SIGTERM, or Ctrl-C, that lands in a finalizer is kept (`sys.unraisablehook`)
-    and raised again by `_raise_if_terminated`, at the next epoch or trial.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def terminate(signum: int, frame: Any) -> None:
-        raise SearchTerminated(f"received signal {signum} (SIGTERM)")
-
-    def keep_interruption(unraisable: Any) -> None:
-        if isinstance(unraisable.exc_value, KeyboardInterrupt):  # SearchTerminated too
-            _DROPPED_INTERRUPTIONS.append(unraisable.exc_value)
-        previous_hook(unraisable)
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    previous_hook = sys.unraisablehook
-    sys.unraisablehook = keep_interruption
-
-    def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
-        if sys.unraisablehook is keep_interruption:
-            sys.unraisablehook = previous_hook
-        _DROPPED_INTERRUPTIONS.clear()
-
-    return restore
-
-
 class _TrialLogger(WandbEpochLogger):
     """Records each epoch in the trial's record, logs it to the W&B run and to TensorBoard where asked.
 
@@ -143,6 +97,7 @@ class _TrialLogger(WandbEpochLogger):
         tensorboard_dir: str | None,
         kind: str = "execution",
         check_objective: bool = False,
+        interruptions: Interruptions | None = None,
     ) -> None:
         parts = objective.objectives if isinstance(objective, MultiObjective) else [objective]
         super().__init__(trial_run.run, summaries={part.name: part.direction for part in parts})
@@ -153,6 +108,7 @@ class _TrialLogger(WandbEpochLogger):
         self.tensorboard_dir = tensorboard_dir
         self.kind = kind
         self.check_objective = check_objective
+        self.interruptions = interruptions or Interruptions()
         self.started = [0]  # shared by the copies KerasTuner makes per execution
         self.curve: list[dict[str, float]] = []
         self.session: HParamsSession | None = None
@@ -175,7 +131,7 @@ class _TrialLogger(WandbEpochLogger):
             super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        _raise_if_terminated()
+        self.interruptions.raise_pending()
         metrics = self.epoch_metrics(logs)
         self.curve.append({"epoch": epoch, **metrics})
         if self.check_objective and len(self.curve) == 1:
@@ -301,6 +257,15 @@ class WandbTuner(kt.Tuner):
         **kwargs: Any,
     ) -> None:
         # Every argument is checked before KerasTuner may overwrite a project directory.
+        if hypermodel is None and type(self).run_trial is WandbTuner.run_trial:
+            # KerasTuner's own rule (its check compares with `Tuner.run_trial`, which this class overrides).
+            raise ValueError(
+                "Expected a `hypermodel` (a function `hp -> compiled keras.Model`, or a `keras_tuner.HyperModel`), "
+                "received `hypermodel=None`. To fix, pass the function that builds the model, or subclass "
+                "WandbTuner and override `run_trial` to build and train the model yourself."
+            )
+        check_wandb_arguments(wandb_entity=wandb_entity, wandb_kwargs=wandb_kwargs, log_best_model=log_best_model,
+                              wandb_panels=wandb_panels, tensorboard_dir=tensorboard_dir)
         mode, reason = resolve_mode(wandb_mode)
         check_tuner_arguments(kwargs, wandb_project=wandb_project, wandb_mode=mode)
         self.role = role()
@@ -325,6 +290,7 @@ class WandbTuner(kt.Tuner):
         )
         super().__init__(oracle=oracle_instance, hypermodel=hypermodel, **tuner_kwargs)
         self._heartbeat: Heartbeat | None = None
+        self._interruptions = Interruptions()
         self._wandb_notice = OnceNotice()  # W&B trouble is said once per tuner
         self._memory = TrialMemory(keras.backend.backend())
         self.oracle_name = oracle_name(oracle_instance)
@@ -358,7 +324,7 @@ class WandbTuner(kt.Tuner):
         return self._trial_run.run if self._trial_run is not None else None
 
     def on_trial_begin(self, trial: Trial) -> None:
-        _raise_if_terminated()
+        self._interruptions.raise_pending()
         super().on_trial_begin(trial)
         self._memory.begin()
         values = trial.hyperparameters.values
@@ -436,6 +402,7 @@ class WandbTuner(kt.Tuner):
                     # (validation_freq > 1 leaves val_ metrics out of the first epoch's logs.)
                     check_objective=type(self.hypermodel).fit is kt.HyperModel.fit
                     and kwargs.get("validation_freq", 1) == 1,
+                    interruptions=self._interruptions,
                 ),
             ]
         if cv is None:
@@ -534,31 +501,35 @@ class WandbTuner(kt.Tuner):
             self._cv = None
             self._serve(fit_kwargs.get("verbose"))
             return
-        restore = _raise_on_sigterm()
-        if self.role == "worker":
-            self._heartbeat = Heartbeat(self.oracle, interval=min(10.0, self._heartbeat_timeout / 4))
-        try:
-            super().search(*fit_args, **fit_kwargs)
-            if self.role == "worker":
+        with self._interruptions:
+            try:
+                if self.role == "worker":
+                    self._heartbeat = Heartbeat(self.oracle, interval=min(10.0, self._heartbeat_timeout / 4))
+                super().search(*fit_args, **fit_kwargs)
+                if self.role == "worker":
+                    self._stop_heartbeat()
+                    self._read_finished_search()
+                self._interruptions.raise_pending()  # one that landed in the last trial's or the search's clean-up
+            except BaseException as exc:
+                self._abort_trial_run(exc)
+                raise
+            finally:
+                self._cv = None
                 self._stop_heartbeat()
-                self._read_finished_search()
-            _raise_if_terminated()  # one that landed in the last trial's or the search's clean-up
-        except BaseException as exc:
-            if self._trial_run is not None:
-                interrupted = not isinstance(exc, Exception)
-                self._trial_run.finish(
-                    {
-                        "trial/status": "INTERRUPTED" if interrupted else "ABORTED",
-                        "trial/error": f"{type(exc).__name__}: {exc}",
-                    },
-                    exit_code=255 if interrupted else 1,
-                )
-                self._trial_run = None
-            raise
-        finally:
-            self._cv = None
-            restore()
-            self._stop_heartbeat()
+
+    def _abort_trial_run(self, exc: BaseException) -> None:
+        """The run of a trial that an exception or an interruption cut short, finished with the reason."""
+        if self._trial_run is None:
+            return
+        interrupted = not isinstance(exc, Exception)
+        self._trial_run.finish(
+            {
+                "trial/status": "INTERRUPTED" if interrupted else "ABORTED",
+                "trial/error": f"{type(exc).__name__}: {exc}",
+            },
+            exit_code=255 if interrupted else 1,
+        )
+        self._trial_run = None
 
     def _stop_heartbeat(self) -> None:
         if self._heartbeat is not None:

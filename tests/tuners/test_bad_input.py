@@ -41,6 +41,17 @@ def make(tmp_path, build, **kwargs):
         ({"wandb_mode": "ofline"}, r"Expected wandb_mode to be one of"),
         ({"oracle": "randon"}, r"Expected `oracle` to be one of"),
         ({"wandb_kwargs": {"project": "p"}}, r"'project' is set by wandb_project="),
+        ({"wandb_kwargs": ["readme"]}, r"Expected `wandb_kwargs` to be a mapping of `wandb.init` arguments, received "
+         r"\['readme'\] \(list\). To fix, pass a dict"),
+        ({"wandb_kwargs": {1: "x"}}, r"Expected `wandb_kwargs` keyed by `wandb.init` argument names"),
+        ({"wandb_entity": 42}, r"Expected `wandb_entity` to be a W&B user or team name .* received 42 \(int\)"),
+        ({"log_best_model": "yes"}, r"Expected `log_best_model` to be True or False, received 'yes'"),
+        ({"wandb_panels": None}, r"Expected `wandb_panels` to be True or False, received None"),
+        ({"tensorboard_dir": 3}, r"Expected `tensorboard_dir` to be a folder path or None, received 3"),
+        ({"directory": 3}, r"Expected `directory` to be a folder path, received 3"),
+        ({"project_name": ""}, r"Expected `project_name` to be a non-empty folder name"),
+        ({"oracle": "grid", "unrecognized": 3},
+         r"Expected arguments of the 'grid' oracle .* received \['unrecognized'\]"),
     ],
 )
 def test_bad_tuner_arguments(tmp_path, tiny_model, kwargs, message):
@@ -85,6 +96,45 @@ def test_a_directory_without_write_permission(tmp_path, tiny_model):
         shutil.rmtree(locked)
 
 
+def test_an_unknown_argument_is_a_value_error_as_in_keras_tuner(tmp_path, tiny_model):
+    import keras_tuner as kt
+
+    with pytest.raises(ValueError, match="Unrecognized arguments"):  # KerasTuner's own type for it
+        kt.GridSearch(tiny_model, objective="val_accuracy", directory=str(tmp_path / "kt"), unrecognized=3)
+    with pytest.raises(ValueError, match="unrecognized") as caught:
+        make(tmp_path, tiny_model, oracle="grid", unrecognized=3)
+    assert isinstance(caught.value, TypeError)  # what earlier versions raised: caught either way
+
+
+def test_no_hypermodel_is_refused_by_keras_tuners_rule(tmp_path, tiny_model, digits):
+    with pytest.raises(ValueError, match=r"received `hypermodel=None`. To fix, pass the function"):
+        WandbTuner(objective="val_loss", oracle="random", max_trials=2, wandb_mode="disabled",
+                   directory=str(tmp_path / "none"))
+    assert not (tmp_path / "none").exists()  # refused before anything was created
+
+    class OwnLoop(WandbTuner):  # a subclass that builds and trains in run_trial needs none
+        def run_trial(self, trial, x, y):
+            model = tiny_model(trial.hyperparameters)
+            history = model.fit(x, y, epochs=1, validation_split=0.25, verbose=0)
+            return {"val_loss": history.history["val_loss"][-1]}
+
+    tuner = OwnLoop(objective="val_loss", oracle="random", max_trials=1, wandb_mode="disabled",
+                    directory=str(tmp_path / "own"))
+    tuner.search(*digits)
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"]
+
+
+def test_a_tensorboard_dir_that_is_a_file_is_refused_before_the_search(tmp_path, tiny_model):
+    blocker = tmp_path / "tb"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match=r"Expected `tensorboard_dir` to be a folder, received '.*tb', which is a "
+                       r"file. To fix"):
+        make(tmp_path, tiny_model, tensorboard_dir=str(blocker))
+    with pytest.raises(ValueError, match=r"where '.*tb' is a file, not a folder"):
+        make(tmp_path, tiny_model, tensorboard_dir=str(blocker / "logs"))
+    assert not (tmp_path / "search").exists()
+
+
 def test_a_directory_below_a_file(tmp_path, tiny_model):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
@@ -98,6 +148,12 @@ def test_a_directory_below_a_file(tmp_path, tiny_model):
         (lambda t, x, y: t.search(x, y, epochs=0), r"Expected `epochs` to be a whole number of 1 or more, received 0"),
         (lambda t, x, y: t.search(x, y[:10], epochs=1), r"received 300 examples in x and 10 in y"),
         (lambda t, x, y: t.search(x=x, y=y[:10], epochs=1), r"received 300 examples in x and 10 in y"),
+        (lambda t, x, y: t.search(x, y, epochs=1, validation_split=1.5),
+         r"Expected `validation_split` to be a fraction from 0 up to \(not including\) 1, received 1.5"),
+        (lambda t, x, y: t.search(x, y, epochs=1, callbacks=object()),
+         r"Expected `callbacks` to be a list of Keras callbacks, received object"),
+        (lambda t, x, y: t.search(x, y, epochs=1, callbacks=[__import__("keras").callbacks.EarlyStopping]),
+         r"Expected `callbacks` to hold keras.callbacks.Callback instances, received \['type'\]"),
     ],
 )
 def test_bad_search_arguments_are_refused_before_any_trial(tmp_path, tiny_model, digits, call, message):

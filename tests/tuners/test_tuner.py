@@ -96,7 +96,7 @@ def test_unknown_oracle_name_lists_the_valid_ones(tmp_path, tiny_model):
 
 
 def test_an_argument_nobody_takes_is_refused_by_name(tmp_path, tiny_model):
-    with pytest.raises(TypeError, match="max_trail"):
+    with pytest.raises(ValueError, match="max_trail"):
         make_tuner(tmp_path, tiny_model, max_trail=3)
 
 

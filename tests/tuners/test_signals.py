@@ -1,0 +1,88 @@
+"""The search's signal handling (`kt_wandb.tuners._signals`): one object owns it, from entry to exit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from conftest import child_env
+
+from kt_wandb.tuners._signals import Interruptions, SearchTerminated
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "Ctrl-C", "SIGHUP"])
+def test_a_signal_that_lands_in_a_finalizer_is_raised_again(sent):
+    # Only one that Python dropped: a Ctrl-C that user code caught is not raised again.
+    # Python prints and drops an exception raised in `__del__`; freeing a trial's graphs runs many of them.
+    expected = KeyboardInterrupt if sent == signal.SIGINT else SearchTerminated
+
+    class Freed:
+        def __del__(self):
+            os.kill(os.getpid(), sent)
+            time.sleep(0.2)  # the handler runs here, inside the finalizer
+
+    with Interruptions() as interruptions:
+        with pytest.raises(expected):
+            os.kill(os.getpid(), sent)
+            time.sleep(0.2)
+        interruptions.raise_pending()  # caught: nothing pending
+        Freed()  # freed at once: the handler's exception is dropped
+        with pytest.raises(expected) as raised:
+            interruptions.raise_pending()  # what the next epoch end or trial start does
+        if sent != signal.SIGINT:
+            assert raised.value.signum == sent
+        interruptions.raise_pending()  # raised once, not at every epoch after
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_nothing_pending_is_carried_into_the_next_search_and_the_handlers_come_back():
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    hook = sys.unraisablehook
+    interruptions = Interruptions()
+
+    class Freed:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+
+    with interruptions:
+        Freed()  # dropped, then the search ends (by another exception, say) without raising it
+    assert {s: signal.getsignal(s) for s in before} == before and sys.unraisablehook == hook
+    with interruptions:  # the same tuner's next search()
+        interruptions.raise_pending()  # the old interruption is gone
+
+
+def test_a_handler_python_did_not_install_is_put_back_as_the_default(monkeypatch):
+    # An embedding program's C handler reads as None in Python (signal.getsignal), and signal.signal(None)
+    # raises TypeError. A C handler can't be installed from a test, so Python's answer is made to say None.
+    real_signal = signal.signal
+
+    def c_handler_found(signum, handler):
+        previous = real_signal(signum, handler)
+        return None if signum == signal.SIGTERM and handler is not signal.SIG_DFL else previous
+
+    monkeypatch.setattr(signal, "signal", c_handler_found)
+    with Interruptions():
+        pass
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_sighup_stays_ignored_under_nohup(tmp_path):
+    # `nohup` starts the process with SIGHUP ignored: the search must not undo that.
+    script = textwrap.dedent("""
+        import os, signal, time
+        from kt_wandb.tuners._signals import Interruptions
+        with Interruptions():
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.2)
+            print("survived", signal.getsignal(signal.SIGHUP) is signal.SIG_IGN)
+    """)
+    result = subprocess.run(["nohup", sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env=child_env(), cwd=tmp_path)
+    assert result.returncode == 0 and "survived True" in result.stdout, result.stderr  # a pipe: no nohup.out
