@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["IDENTITY_FILE", "RUN_RECORD", "config_key", "hyperparameter_name", "read_json"]
+__all__ = ["IDENTITY_FILE", "RUN_RECORD", "config_key", "hyperparameter_name", "read_json", "write_json"]
 
 # In the project directory: the search's id, objective, direction and oracle.
 IDENTITY_FILE = "kt_wandb.json"
@@ -43,6 +45,22 @@ def hyperparameter_name(key: str) -> str:
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
-    """A JSON record of the search, or {} where there is none."""
+    """A JSON record of the search, or {} where there is none or it can't be read (torn by an older version)."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else {}
+    try:
+        return dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return {}
+    except ValueError:  # half-written: what it says can't be trusted
+        return {}
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Writes a JSON record whole or not at all: a reader, or a process killed mid-write, never leaves it torn."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2))
+        os.replace(tmp, path)  # atomic on POSIX and Windows, within one folder
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kt_wandb._records import RUN_RECORD
+from kt_wandb._records import RUN_RECORD, write_json
 
 __all__ = ["OnceNotice", "TrialRun", "previous_attempts"]
 
@@ -28,11 +29,32 @@ class OnceNotice:
             print(f"kt-wandb: {message}", file=sys.stderr)
 
 
+def _torn_attempts(text: str) -> list[dict[str, Any]]:
+    """The attempts a half-written record stands for: its first key is the last attempt's run id.
+
+    Records are written whole (`write_json`) now; one torn by an older version, or by a disk
+    failure, still tells which attempt it was (`<id>-r<n>` is attempt n), so the next attempt's
+    run id is new. Before its run id, it is taken for a first attempt.
+    """
+    found = re.search(r'"run_id":\s*"([^"]+)"', text)
+    run_id = found.group(1) if found else None
+    suffix = re.search(r"-r(\d+)$", run_id or "")
+    earlier = int(suffix.group(1)) if suffix else 0
+    return [*({"run_id": None, "exit_code": None, "unreadable": True} for _ in range(earlier)),
+            {"run_id": run_id, "exit_code": None, "unreadable": True}]
+
+
 def previous_attempts(record_path: Path) -> list[dict[str, Any]]:
     """The earlier attempts at a trial, from its record; one without an exit code crashed."""
-    if not record_path.exists():
+    try:
+        text = record_path.read_text()
+    except FileNotFoundError:
         return []
-    record = json.loads(record_path.read_text())
+    try:
+        record = json.loads(text)
+    except ValueError:  # torn: a crashed attempt, and what it holds is kept for a look
+        record_path.with_name(f"{record_path.name}.unreadable").write_text(text)
+        return _torn_attempts(text)
     earlier = list(record.pop("previous_attempts", []))
     record.pop("history", None)  # the curves of an earlier attempt are not this one's
     record.setdefault("exit_code", None)  # None: the process died before the run could finish
@@ -163,4 +185,4 @@ class TrialRun:
             )
 
     def _write_record(self) -> None:
-        self.record_path.write_text(json.dumps(self.record, indent=2))
+        write_json(self.record_path, self.record)

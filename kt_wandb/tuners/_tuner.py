@@ -292,6 +292,7 @@ class WandbTuner(kt.Tuner):
         self._heartbeat: Heartbeat | None = None
         self._interruptions = Interruptions()
         self._wandb_notice = OnceNotice()  # W&B trouble is said once per tuner
+        self._artifact_notice = OnceNotice()  # and so is a model that can't be logged
         self._memory = TrialMemory(keras.backend.backend())
         self.oracle_name = oracle_name(oracle_instance)
         self.log_best_model = log_best_model
@@ -617,11 +618,17 @@ class WandbTuner(kt.Tuner):
             summary["trial/traceback"] = message
         for session in list(trial_run.sessions):  # executions that never ended: the trial failed
             session.end(succeeded=False)
-        try:
-            if completed and self.log_best_model and trial_run.run is not None:
+        if completed and self.log_best_model and trial_run.run is not None:
+            try:
                 self._log_model(trial_run.run, done)
-        finally:
-            trial_run.finish(summary, exit_code=0 if completed else 1)
+            except Exception as exc:  # costs the artifact only: the trial, its scores and its run are kept
+                summary["trial/model_artifact_error"] = f"{type(exc).__name__}: {exc}"
+                self._artifact_notice(
+                    f"could not log trial {done.trial_id}'s best model as a W&B artifact ({type(exc).__name__}: "
+                    f"{exc}); the trial, its scores and its run are kept, and its checkpoint is in "
+                    f"{self.get_trial_dir(done.trial_id)}."
+                )
+        trial_run.finish(summary, exit_code=0 if completed else 1)
 
     def _log_model(self, run: Any, trial: Trial) -> None:
         import wandb

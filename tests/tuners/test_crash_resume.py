@@ -79,6 +79,9 @@ def test_a_search_killed_mid_trial_resumes_without_losing_or_duplicating(tmp_pat
     assert first.returncode != 0
 
     trial_0 = json.loads((root / "crash" / "trial_0" / "wandb_run.json").read_text())
+    torn = root / "crash" / "trial_1" / "wandb_run.json"
+    if sent == signal.SIGKILL:  # killed as it rewrote the record (an older version wrote it in place): torn
+        torn.write_text(torn.read_text()[:60])
     second = start(script, root, "resume")
     out, err = second.communicate(timeout=600)
     assert second.returncode == 0, err[-3000:]
@@ -103,6 +106,7 @@ def test_a_search_killed_mid_trial_resumes_without_losing_or_duplicating(tmp_pat
     assert again.exit_code == 0 and again.summary["trial/previous_run"] == f"{search_id}-1"
     assert again.summary["trial/attempt"] == 1
     assert all(runs[f"{search_id}-{t}"].exit_code == 0 for t in ("0", "2"))
-    record = json.loads((root / "crash" / "trial_1" / "wandb_run.json").read_text())
+    record = json.loads(torn.read_text())
     assert [a["run_id"] for a in record["previous_attempts"]] == [f"{search_id}-1"]
     assert record["previous_attempts"][0]["exit_code"] == exit_code
+    assert record["previous_attempts"][0].get("unreadable", False) == (sent == signal.SIGKILL)

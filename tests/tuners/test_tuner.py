@@ -215,6 +215,36 @@ def test_log_best_model_logs_an_artifact(tmp_path, wandb_env, digits, tiny_model
     assert run.artifacts == [f"model-{run.run_id}"]
 
 
+class Subclassed(keras.Model):
+    """A subclassed model without get_config: KerasTuner can't rebuild it from a checkpoint to log it."""
+
+    def __init__(self, units):
+        super().__init__()
+        self.hidden = keras.layers.Dense(units, activation="relu")
+        self.out = keras.layers.Dense(10, activation="softmax")
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+
+
+def test_a_model_that_cannot_be_logged_costs_only_its_artifact(tmp_path, wandb_env, digits, capsys):
+    def build(hp):
+        model = Subclassed(hp.Choice("units", [8, 16]))
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    tuner = make_tuner(tmp_path, build, max_trials=2, log_best_model=True)
+    search(tuner, digits, epochs=1)
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED", "COMPLETED"]  # the search went on
+    runs = read_runs(wandb_env)
+    assert len(runs) == 2
+    for run in runs.values():
+        assert run.exit_code == 0 and run.artifacts == [] and "val_accuracy" in run.summary
+        assert run.summary["trial/model_artifact_error"]
+    said = [line for line in capsys.readouterr().err.splitlines() if "could not log trial" in line]
+    assert len(said) == 1 and "the trial, its scores and its run are kept" in said[0]
+
+
 def test_a_resumed_search_keeps_its_runs_and_adds_only_new_ones(tmp_path, wandb_env, digits, tiny_model):
     first = make_tuner(tmp_path, tiny_model, max_trials=2)
     search(first, digits, epochs=1)
