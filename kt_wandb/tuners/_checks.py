@@ -100,6 +100,8 @@ def check_wandb_arguments(
             f"Expected `wandb_kwargs` keyed by `wandb.init` argument names, received the keys "
             f"{list(wandb_kwargs)}. To fix, use the argument names as strings, e.g. {{\"notes\": \"...\"}}."
         )
+    if wandb_kwargs is not None and wandb_kwargs.get("dir") is not None:
+        _check_writable_folder("wandb_kwargs['dir']", wandb_kwargs["dir"])
     for name, value in (("log_best_model", log_best_model), ("wandb_panels", wandb_panels)):
         _check_type(name, value, bool, "True or False", f"pass `{name}=True` or `{name}=False`")
     if tensorboard_dir is not None:

@@ -86,10 +86,13 @@ class WandbEpochLogger(keras.callbacks.Callback):
         if self._active is None:
             return
         step = f"{self.prefix}/epoch"
-        self._active.define_metric(step, hidden=True)
-        self._active.define_metric(f"{self.prefix}/*", step_metric=step)
-        for name, summary in self.summaries.items():
-            self._active.define_metric(f"{self.prefix}/{name}", step_metric=step, summary=summary)
+        try:
+            self._active.define_metric(step, hidden=True)
+            self._active.define_metric(f"{self.prefix}/*", step_metric=step)
+            for name, summary in self.summaries.items():
+                self._active.define_metric(f"{self.prefix}/{name}", step_metric=step, summary=summary)
+        except Exception as exc:  # W&B failing must not cost the training
+            self._failed(exc)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         if self._active is not None:
@@ -114,12 +117,16 @@ class WandbEpochLogger(keras.callbacks.Callback):
         try:
             self._active.log(data)
         except Exception as exc:  # W&B failing mid-training must not cost the training
-            print(
-                f"kt-wandb: W&B stopped taking this run's metrics ({type(exc).__name__}: {exc}); training goes "
-                f"on without them.",
-                file=sys.stderr,
-            )
-            self._active = None
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        """W&B failed (its service died, say): log nothing more to this run, and say so."""
+        self._active = None
+        print(
+            f"kt-wandb: W&B stopped taking this run's metrics ({type(exc).__name__}: {exc}); training goes "
+            f"on without them.",
+            file=sys.stderr,
+        )
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         self._active = None

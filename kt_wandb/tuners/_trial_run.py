@@ -14,7 +14,7 @@ from typing import Any
 
 from kt_wandb._records import RUN_RECORD, write_json
 
-__all__ = ["OnceNotice", "TrialRun", "previous_attempts"]
+__all__ = ["OnceNotice", "TrialRun", "WandbSession", "previous_attempts"]
 
 
 class OnceNotice:
@@ -27,6 +27,90 @@ class OnceNotice:
         if not self.said:
             self.said = True
             print(f"kt-wandb: {message}", file=sys.stderr)
+
+
+def _problem(exc: BaseException) -> str:
+    """An exception in one line: wandb's messages run over several."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+class WandbSession:
+    """The W&B side of one search: its runs' `wandb.init` arguments, its mode, and what it has said.
+
+    Online, the first run that can't start (no network, a rejected key, an
+    outage, a timeout) is started offline with the same id, and so is every
+    later run of the search, without another online attempt; one line says so,
+    with the `wandb sync` command. A wandb service that died is replaced by a
+    fresh one at the next run. Any W&B call that fails costs the run (what it
+    had not yet logged), never the trial, and is said once.
+    """
+
+    def __init__(self, init_kwargs: dict[str, Any], search_id: str) -> None:
+        self.kwargs = init_kwargs  # shared with the tuner: `mode` turns offline here for the whole search
+        self.search_id = search_id
+        self.notice = OnceNotice()
+        self._requirements_saved = False
+
+    @property
+    def mode(self) -> str:
+        return str(self.kwargs["mode"])
+
+    def sync_command(self) -> str:
+        where = os.path.join(self.kwargs["dir"], "wandb")
+        return f"wandb sync {where}/offline-run-*-{self.search_id}-*"
+
+    def start(self, run_id: str, **init: Any) -> Any:
+        """Starts a run (online falling back to offline); None where W&B can't start at all."""
+        from kt_wandb.tuners import _service
+
+        if _service.service_alive() is False:  # wandb-core died since the last run: start a fresh one
+            _service.forget_dead_service()
+        try:
+            return self._init(run_id, self.mode, init)
+        except Exception as exc:
+            problem = _problem(exc)
+        if self.mode == "online":  # no network, a rejected key, an outage, a timeout
+            _service.drop_stream(run_id)  # the failed start keeps the id "in use" in the service otherwise
+            try:
+                run = self._init(run_id, "offline", init)
+            except Exception as offline_exc:
+                problem += f"; offline too: {_problem(offline_exc)}"
+            else:
+                self.kwargs["mode"] = "offline"
+                self.notice(
+                    f"W&B could not start a run online ({problem}); this search's runs are kept offline from "
+                    f"here on, without trying online again. Upload them later with: {self.sync_command()}"
+                )
+                return run
+        self.notice(f"W&B could not start a run ({problem}); the search goes on and keeps its results in "
+                    f"KerasTuner's records.")
+        return None
+
+    def _init(self, run_id: str, mode: str, init: dict[str, Any]) -> Any:
+        import wandb
+
+        # create_new: the trial's run lives beside any run of the user's own (a notebook's, a sweep agent's),
+        # which "finish_previous" would finish. resume="never": a new search never writes into an old run.
+        run = wandb.init(id=run_id, reinit="create_new", resume="never", **{**self.kwargs, **init, "mode": mode})
+        if not self._requirements_saved and not run.disabled:
+            # The package list is the same for every trial of a search: record it once.
+            # Listing it costs more than the rest of a run's start together.
+            self._requirements_saved = True
+            given = self.kwargs.get("settings")
+            self.kwargs["settings"] = (
+                wandb.Settings(x_save_requirements=False) if given is None
+                else given.model_copy(update={"x_save_requirements": False}) if isinstance(given, wandb.Settings)
+                else {**given, "x_save_requirements": False}
+            )
+        return run
+
+    def failed(self, run_id: str, what: str, exc: Exception) -> None:
+        """Says once that a W&B call failed: the service died, or the disk is full; W&B's loss, not the trial's."""
+        self.notice(
+            f"W&B failed to {what} for run {run_id} ({_problem(exc)}); the trial goes on, and its results "
+            f"are kept in KerasTuner's records and {RUN_RECORD}. Later trials get W&B runs again."
+        )
 
 
 def _torn_attempts(text: str) -> list[dict[str, Any]]:
@@ -64,25 +148,27 @@ def previous_attempts(record_path: Path) -> list[dict[str, Any]]:
 class TrialRun:
     """The W&B run of one attempt at a trial.
 
-    `run` is None when W&B is disabled or could not start; the trial trains on
-    and its results stay in KerasTuner's own records.
+    `run` is None when W&B is disabled or could not start, or once it failed;
+    the trial trains on and its results stay in KerasTuner's own records.
     """
 
-    def __init__(
-        self, run: Any, record_path: Path, record: dict[str, Any], notice: OnceNotice | None = None
-    ) -> None:
+    def __init__(self, run: Any, record_path: Path, record: dict[str, Any], session: WandbSession) -> None:
         self.run = run
-        self.notice = notice or OnceNotice()
+        self.session = session
         self.record_path = record_path
         self.record = record
         self.config: dict[str, Any] = {}
         self.sessions: list[Any] = []  # TensorBoard sessions still open
         self._started = time.monotonic()
 
+    @property
+    def notice(self) -> OnceNotice:
+        return self.session.notice
+
     @classmethod
     def open(
         cls,
-        init_kwargs: Mapping[str, Any],
+        session: WandbSession,
         *,
         trial_dir: str,
         run_id: str,
@@ -93,96 +179,86 @@ class TrialRun:
         summary: Mapping[str, Any],
         objective: tuple[str, str],
         worker: str | None = None,
-        notice: OnceNotice | None = None,
     ) -> TrialRun:
-        """Starts the run (finishing any run left open) and writes the trial's run record.
+        """Starts the run beside any other and writes the trial's run record.
 
         `objective` is the objective's name and summary ("min" or "max"): its direction;
-        `worker` the id of the distributed worker running the trial; `notice` what tells the
-        user, once per search, that W&B failed.
+        `worker` the id of the distributed worker running the trial.
         """
-        import wandb
-
         record_path = Path(trial_dir) / RUN_RECORD
         previous = previous_attempts(record_path)
         if previous:  # an attempt that crashed, was interrupted or failed: this one is a run of its own
             run_id = f"{run_id}-r{len(previous)}"
             summary = {**summary, "trial/attempt": len(previous), "trial/previous_run": previous[-1]["run_id"]}
-        kwargs = dict(init_kwargs)
-        kwargs["tags"] = [*tags, *kwargs.get("tags", ())]
-        kwargs.setdefault("group", group)
-        os.makedirs(kwargs["dir"], exist_ok=True)
-        notice = notice or OnceNotice()
+        os.makedirs(session.kwargs["dir"], exist_ok=True)
+        user_tags = session.kwargs.get("tags") or ()
+        run = session.start(run_id, name=name, config=dict(config), tags=[*tags, *user_tags],
+                            group=session.kwargs.get("group") or group)
+        trial_run = cls(run, record_path, cls._new_record(session, run, run_id, name, group, previous), session)
+        if worker is not None:
+            trial_run.record["worker"] = worker
+        trial_run.config = dict(config)
+        trial_run.call("define the objective's summary", "define_metric", objective[0], summary=objective[1])
+        trial_run.call("write the summary", "summary.update", dict(summary))
+        trial_run._write_record()
+        return trial_run
 
-        def start(mode: str | None) -> Any:
-            return wandb.init(
-                id=run_id, name=name, config=dict(config), reinit="finish_previous", resume="allow",
-                **{**kwargs, "mode": mode},
-            )
-
-        try:
-            run = start(kwargs.get("mode"))
-        except Exception as exc:
-            run = None
-            problem = f"{type(exc).__name__}: {exc}"
-            if kwargs.get("mode") == "online":  # no network, a rejected key, a timeout: keep the run offline
-                try:
-                    run = start("offline")
-                except Exception as offline_exc:
-                    problem += f"; offline too: {type(offline_exc).__name__}: {offline_exc}"
-                else:
-                    kwargs["mode"] = "offline"
-                    where = os.path.join(kwargs["dir"], "wandb")
-                    notice(
-                        f"W&B could not start a run online ({problem}); this search's runs are kept offline "
-                        f"in {where}. Upload them later with: wandb sync {where}/offline-run-*-{run_id.split('-')[0]}-*"
-                    )
-            if run is None:
-                notice(
-                    f"W&B could not start a run ({problem}); the search goes on and keeps its results in "
-                    f"KerasTuner's records."
-                )
+    @staticmethod
+    def _new_record(
+        session: WandbSession, run: Any, run_id: str, name: str, group: str, previous: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         record: dict[str, Any] = {
             "run_id": run_id,
             "name": name,
-            "group": kwargs["group"],
-            "project": kwargs.get("project"),
-            "entity": kwargs.get("entity"),
-            "mode": kwargs.get("mode") if run is not None else "failed",
+            "group": session.kwargs.get("group") or group,
+            "project": session.kwargs.get("project"),
+            "entity": session.kwargs.get("entity"),
+            "mode": run.settings.mode if run is not None else "failed",
             "started": datetime.now(timezone.utc).isoformat(),
             "previous_attempts": previous,
         }
-        if worker is not None:
-            record["worker"] = worker
-        if run is not None:
-            run.define_metric(objective[0], summary=objective[1])
-            run.summary.update(dict(summary))
         if run is not None and not run.disabled:
             record["run_dir"] = os.path.dirname(run.dir)
             record["path"] = run.path
             if run.settings.mode == "online":
                 record["url"] = run.url
-        trial_run = cls(run, record_path, record, notice)
-        trial_run.config = dict(config)
-        trial_run._write_record()
-        return trial_run
+        if run is not None and run.disabled:
+            record["mode"] = "disabled"
+        return record
+
+    def call(self, what: str, method: str, *args: Any, **kwargs: Any) -> bool:
+        """Calls `run.<method>` (dotted: "summary.update"); a failure drops the run, says so once, returns False."""
+        if self.run is None:
+            return False
+        target: Any = self.run
+        for part in method.split("."):
+            target = getattr(target, part)
+        try:
+            target(*args, **kwargs)
+        except Exception as exc:
+            self.drop(what, exc)
+            return False
+        return True
+
+    def drop(self, what: str, exc: Exception) -> None:
+        """W&B failed to `what`: nothing more goes to this run (said once per search)."""
+        if self.run is not None:
+            self.session.failed(self.record["run_id"], what, exc)
+        self.run = None
 
     def finish(self, summary: Mapping[str, Any], *, exit_code: int) -> None:
-        """Writes the summary, finishes the run with `exit_code` and records it."""
+        """Writes the summary, finishes the run with `exit_code`, waits until its log is whole, and records it."""
         self.record["exit_code"] = exit_code
         self.record["duration_s"] = round(time.monotonic() - self._started, 3)
+        if self.call("write the summary", "summary.update", dict(summary)) and self.call(
+            "finish the run", "finish", exit_code=exit_code
+        ):
+            from kt_wandb.tuners import _service
+
+            # finish() returns before wandb-core has written the run's last records: wait for them.
+            self.record["written"] = _service.wait_written()
+        self.run = None
         self._write_record()
-        if self.run is None:
-            return
-        run, self.run = self.run, None
-        try:
-            run.summary.update(dict(summary))
-            run.finish(exit_code=exit_code)
-        except Exception as exc:  # the trial is done and recorded: W&B failing now must not undo it
-            self.notice(
-                f"W&B could not finish run {self.record['run_id']} ({type(exc).__name__}: {exc}); the trial's "
-                f"results are kept in KerasTuner's records and {self.record_path.name}."
-            )
 
     def _write_record(self) -> None:
         write_json(self.record_path, self.record)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from keras_tuner.src.engine.trial import Trial, TrialStatus
 from keras_tuner.src.utils import load_json
 
 from kt_wandb._records import config_key
+from kt_wandb.tuners import _service
 from kt_wandb.tuners._checks import check_fit_arguments, check_tuner_arguments, check_wandb_arguments
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
 from kt_wandb.tuners._distributed import (
@@ -36,7 +38,7 @@ from kt_wandb.tuners._memory import TrialMemory
 from kt_wandb.tuners._oracles import make_oracle, oracle_name
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
 from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment
-from kt_wandb.tuners._trial_run import OnceNotice, TrialRun
+from kt_wandb.tuners._trial_run import OnceNotice, TrialRun, WandbSession
 from kt_wandb.tuners._wandb import SearchIdentity, init_kwargs, resolve_mode, run_id
 
 if TYPE_CHECKING:
@@ -127,7 +129,7 @@ class _TrialLogger(WandbEpochLogger):
                 part=self.prefix if self.executions > 1 else None,
             )
             self.trial_run.sessions.append(self.session)
-        if self.run is not None:
+        if self.trial_run.run is not None:
             super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
@@ -145,6 +147,10 @@ class _TrialLogger(WandbEpochLogger):
             self.session.scalars(epoch, metrics)
         if self._active is not None:
             self._log(epoch, metrics)
+
+    def _failed(self, exc: Exception) -> None:
+        self._active = None
+        self.trial_run.drop("log the epoch's metrics", exc)  # said once per search
 
     def _check_objective(self, metrics: Mapping[str, float]) -> None:
         """After the first epoch: is the objective among what the model reports? If not, stop the search now."""
@@ -291,14 +297,13 @@ class WandbTuner(kt.Tuner):
         super().__init__(oracle=oracle_instance, hypermodel=hypermodel, **tuner_kwargs)
         self._heartbeat: Heartbeat | None = None
         self._interruptions = Interruptions()
-        self._wandb_notice = OnceNotice()  # W&B trouble is said once per tuner
-        self._artifact_notice = OnceNotice()  # and so is a model that can't be logged
+        self._artifact_notice = OnceNotice()  # a model that can't be logged is said once
         self._memory = TrialMemory(keras.backend.backend())
         self.oracle_name = oracle_name(oracle_instance)
         self.log_best_model = log_best_model
         self.wandb_panels = wandb_panels
         self.tensorboard_dir = os.path.abspath(tensorboard_dir) if tensorboard_dir is not None else None
-        self.wandb_mode = mode
+        self._wandb_mode = mode
         self.search_id = SearchIdentity(
             self.project_dir,
             objective=self.oracle.objective.name,
@@ -307,7 +312,10 @@ class WandbTuner(kt.Tuner):
         ).search_id
         self.wandb_group = self._init_kwargs.get("group") or f"{self.project_name}-{self.search_id}"
         self._trial_run: TrialRun | None = None
+        self._session = self._new_session()
         self._cv: CrossValidation | None = None
+        if mode != "disabled" and self.role != "chief":  # the first trial needn't wait for wandb's service
+            _service.start_in_background()
         where = os.path.join(self._init_kwargs["dir"], "wandb")
         print(f"kt-wandb: {reason}; runs of search {self.wandb_group!r} go to {where}.")
         names = [n for n in self._local_oracle.hyperparameters.values if not n.startswith(_INTERNAL_PREFIX)]
@@ -318,6 +326,19 @@ class WandbTuner(kt.Tuner):
                   f"kt_wandb.analysis.hyperparameter_name undoes it).")
 
     # -- the W&B run of the current trial ---------------------------------------------
+
+    @property
+    def wandb_mode(self) -> str:
+        """The W&B mode of the search: "online", "offline" or "disabled"; online turns offline if W&B can't start."""
+        return self._session.mode
+
+    def _new_session(self) -> WandbSession:
+        """Each `search()` starts as the tuner was made: online tries online again, W&B trouble is said again."""
+        return WandbSession({**self._init_kwargs, "mode": self._wandb_mode}, self.search_id)
+
+    def on_search_begin(self) -> None:
+        super().on_search_begin()
+        self._session = self._new_session()
 
     @property
     def wandb_run(self) -> Any:
@@ -357,7 +378,7 @@ class WandbTuner(kt.Tuner):
                 }
             )
         self._trial_run = TrialRun.open(
-            self._init_kwargs,
+            self._session,
             trial_dir=self.get_trial_dir(trial.trial_id),
             run_id=run_id(self.search_id, trial.trial_id),
             name=f"trial-{trial.trial_id}",
@@ -367,25 +388,14 @@ class WandbTuner(kt.Tuner):
             summary=summary,
             objective=(self.oracle.objective.name, self.oracle.objective.direction),
             worker=self.worker_id,
-            notice=self._wandb_notice,
         )
         self._trial_run.config = config  # TensorBoard takes every name as it is
-        if self._trial_run.record["mode"] == "offline" and self.wandb_mode == "online":
-            # W&B was unreachable: the rest of the search stays offline rather than wait on it each trial.
-            self.wandb_mode = self._init_kwargs["mode"] = "offline"
-        if self._trial_run.run is not None and "settings" not in self._init_kwargs:
-            # The package list is the same for every trial of a search: record it once.
-            # Listing it costs more than the rest of a run's start together.
-            import wandb
-
-            self._init_kwargs["settings"] = wandb.Settings(x_save_requirements=False)
 
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         values = trial.hyperparameters.values
         if "tuner/epochs" in values:  # Hyperband's share of epochs for this trial
             kwargs["epochs"] = values["tuner/epochs"]
             kwargs["initial_epoch"] = values["tuner/initial_epoch"]
-        run = self.wandb_run
         cv = self._cv
         executions = int(self.executions_per_trial)  # type: ignore[has-type]  # untyped in KerasTuner
         parts = len(cv.folds) if cv is not None else executions
@@ -424,7 +434,7 @@ class WandbTuner(kt.Tuner):
                 f"range, clip gradients (clipnorm=) or scale the inputs."
             )
         if self._trial_run is not None and isinstance(results, list) and len(results) > 1:
-            self._record_parts(run, "fold" if cv is not None else "execution", results)
+            self._record_parts("fold" if cv is not None else "execution", results)
         return results
 
     def _build_and_fit_model(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
@@ -435,17 +445,16 @@ class WandbTuner(kt.Tuner):
         kwargs["validation_data"] = validation
         return super()._build_and_fit_model(trial, x, y, *args, **kwargs)
 
-    def _record_parts(self, run: Any, kind: str, results: list[Any]) -> None:
+    def _record_parts(self, kind: str, results: list[Any]) -> None:
         """Each execution's or fold's score, in the trial's record and the run's summary."""
         assert self._trial_run is not None
         name = self.oracle.objective.name
         scores = [float(tuner_utils.convert_to_metrics_dict(r, self.oracle.objective)[name]) for r in results]
         self._trial_run.record[f"{kind}_scores"] = scores
-        if run is not None:
-            summary: dict[str, Any] = {f"{kind}_{i}/{name}": score for i, score in enumerate(scores)}
-            if kind == "fold":
-                summary.update({"cv/folds": len(scores), f"cv/{name}_std": float(np.std(scores))})
-            run.summary.update(summary)
+        summary: dict[str, Any] = {f"{kind}_{i}/{name}": score for i, score in enumerate(scores)}
+        if kind == "fold":
+            summary.update({"cv/folds": len(scores), f"cv/{name}_std": float(np.std(scores))})
+        self._trial_run.call("write the summary", "summary.update", summary)
 
     def _build_hypermodel(self, hp: kt.HyperParameters) -> keras.Model:
         # Hyperband continues a trial from the best checkpoint of the one before.
@@ -462,14 +471,17 @@ class WandbTuner(kt.Tuner):
             return super().load_model(trial)
 
     def on_trial_end(self, trial: Trial) -> None:
+        # The run is finished, and whole on disk, before KerasTuner records the trial's end: a process killed
+        # in between leaves a trial that a resume runs again, never a COMPLETED trial without its run. The
+        # heartbeat goes on meanwhile, so a slow finish (an artifact upload) doesn't get a worker dropped.
         try:
-            super().on_trial_end(trial)
+            self._finish_trial(trial)
         finally:
-            if self._heartbeat is not None:
-                self._heartbeat.trial_id = None
             try:
-                self._finish_trial(trial)
+                super().on_trial_end(trial)
             finally:
+                if self._heartbeat is not None:
+                    self._heartbeat.trial_id = None
                 self._memory.release()  # the trial's models are done with: what they left in the backend goes
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
@@ -604,9 +616,9 @@ class WandbTuner(kt.Tuner):
         trial_run, self._trial_run = self._trial_run, None
         if trial_run is None:
             return
-        done = self.oracle.get_trial(trial.trial_id)
-        summary: dict[str, Any] = {"trial/status": done.status}
+        done = self._scored(trial)
         completed = done.status == TrialStatus.COMPLETED
+        summary: dict[str, Any] = {"trial/status": done.status if completed else TrialStatus.FAILED}
         if completed:
             for name in done.metrics.metrics:
                 summary[name] = done.metrics.get_last_value(name)
@@ -619,16 +631,40 @@ class WandbTuner(kt.Tuner):
         for session in list(trial_run.sessions):  # executions that never ended: the trial failed
             session.end(succeeded=False)
         if completed and self.log_best_model and trial_run.run is not None:
-            try:
-                self._log_model(trial_run.run, done)
-            except Exception as exc:  # costs the artifact only: the trial, its scores and its run are kept
-                summary["trial/model_artifact_error"] = f"{type(exc).__name__}: {exc}"
-                self._artifact_notice(
-                    f"could not log trial {done.trial_id}'s best model as a W&B artifact ({type(exc).__name__}: "
-                    f"{exc}); the trial, its scores and its run are kept, and its checkpoint is in "
-                    f"{self.get_trial_dir(done.trial_id)}."
-                )
+            self._log_best_model(trial_run, done)
         trial_run.finish(summary, exit_code=0 if completed else 1)
+
+    def _scored(self, trial: Trial) -> Trial:
+        """The trial as KerasTuner will record it (status, message, score, best step), before it does.
+
+        The oracle's metrics are final once `run_trial` returned; its `end_trial`
+        scores them as `score_trial` does here, on a copy, and makes a NaN score INVALID.
+        """
+        done = copy.deepcopy(self.oracle.get_trial(trial.trial_id))
+        done.status, done.message = trial.status, trial.message
+        if done.status == TrialStatus.COMPLETED:
+            try:
+                self._local_oracle.score_trial(done)
+            except Exception:  # KerasTuner's own end_trial will say what is wrong
+                done.score = None
+            if done.score is None or not np.isfinite(done.score):
+                done.status = TrialStatus.INVALID
+        return done
+
+    def _log_best_model(self, trial_run: TrialRun, done: Trial) -> None:
+        """Logs the trial's best model as an artifact; a failure costs the artifact only."""
+        try:
+            self._log_model(trial_run.run, done)
+        except Exception as exc:  # the trial, its scores and its run are kept
+            trial_run.record["model_artifact_error"] = f"{type(exc).__name__}: {exc}"
+            if trial_run.run is not None:
+                trial_run.call("write the summary", "summary.update",
+                               {"trial/model_artifact_error": trial_run.record["model_artifact_error"]})
+            self._artifact_notice(
+                f"could not log trial {done.trial_id}'s best model as a W&B artifact ({type(exc).__name__}: "
+                f"{exc}); the trial, its scores and its run are kept, and its checkpoint is in "
+                f"{self.get_trial_dir(done.trial_id)}."
+            )
 
     def _log_model(self, run: Any, trial: Trial) -> None:
         import wandb

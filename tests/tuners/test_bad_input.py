@@ -132,6 +132,8 @@ def test_a_tensorboard_dir_that_is_a_file_is_refused_before_the_search(tmp_path,
         make(tmp_path, tiny_model, tensorboard_dir=str(blocker))
     with pytest.raises(ValueError, match=r"where '.*tb' is a file, not a folder"):
         make(tmp_path, tiny_model, tensorboard_dir=str(blocker / "logs"))
+    with pytest.raises(ValueError, match=r"Expected `wandb_kwargs\['dir'\]` to be a folder, received '.*tb'"):
+        make(tmp_path, tiny_model, wandb_kwargs={"dir": str(blocker)})
     assert not (tmp_path / "search").exists()
 
 

@@ -53,7 +53,7 @@ def test_an_oversized_model_is_failed_before_training(tmp_path, wandb_env, digit
 def test_wandb_failing_to_start_costs_no_trial_and_is_said_once(tmp_path, monkeypatch, capsys, digits, tiny_model):
     import wandb
 
-    def no_network(*args, **kwargs):  # a fault that can't be made for real here: W&B unreachable
+    def no_network(*args, **kwargs):  # W&B failing in every mode, even offline: can't be made for real
         raise wandb.errors.CommError("Network error (ConnectionError), entering retry loop")
 
     monkeypatch.setattr(wandb, "init", no_network)
@@ -86,28 +86,6 @@ def test_the_logger_records_non_finite_losses_as_they_are(value):
     from kt_wandb.tuners._logger import _scalar
 
     assert _scalar(np.float32(value)) is not None and not np.isfinite(_scalar(np.float32(value)))
-
-
-def test_wandb_dying_mid_trial_costs_no_trial(tmp_path, monkeypatch, capsys, digits, tiny_model):
-    import wandb
-
-    original_init = wandb.init
-
-    def init_then_die(*args, **kwargs):  # a fault that can't be made for real: the service dies mid-run
-        run = original_init(*args, **kwargs)
-
-        def dead(*a, **k):
-            raise ConnectionResetError("wandb service is gone")
-
-        monkeypatch.setattr(run, "log", dead)
-        return run
-
-    monkeypatch.setattr(wandb, "init", init_then_die)
-    tuner = tuner_for(tmp_path, tiny_model)
-    tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0)
-    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED", "COMPLETED"]
-    assert "W&B stopped taking this run's metrics" in capsys.readouterr().err
-    assert tuner.results_frame().best_val_accuracy.notna().all()  # the curves are in the search's records
 
 
 class _BreaksMidFit(keras.callbacks.Callback):
@@ -199,41 +177,3 @@ def test_what_tensorflow_keeps_of_a_trials_models_is_given_back_when_it_ends(tmp
     assert len(Count.during) == 3 and all(n > before for n in Count.during)
     assert custom_gradients() == before
     assert len(tuner.get_best_models(1)) == 1  # the models themselves still load and run
-
-
-@pytest.mark.parametrize(
-    ("error", "text"),
-    [
-        ("CommError", "Network error (ConnectionError), entering retry loop"),
-        ("AuthenticationError", "API key verification failed. Make sure your API key is valid."),
-        ("CommError", "Run initialization has timed out after 90.0 sec."),
-    ],
-    ids=["no network", "rejected key", "init timeout"],
-)
-def test_wandb_failing_online_keeps_the_runs_offline_and_says_how_to_sync(
-    tmp_path, monkeypatch, capsys, wandb_env, digits, tiny_model, error, text
-):
-    import wandb
-
-    real_init = wandb.init
-    online_tries = []
-
-    def failing_online(*args, **kwargs):  # faults that can't be made for real here: W&B's server is unreachable
-        if kwargs.get("mode") == "online":
-            online_tries.append(kwargs["id"])
-            raise getattr(wandb.errors, error)(text)
-        return real_init(*args, **kwargs)
-
-    monkeypatch.setattr(wandb, "init", failing_online)
-    tuner = tuner_for(tmp_path, tiny_model, max_trials=3, wandb_mode="online", wandb_panels=False)
-    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
-
-    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"] * 3
-    assert len(online_tries) == 1  # tried once: the rest of the search went straight to offline
-    assert tuner.wandb_mode == "offline"
-    lines = [line for line in capsys.readouterr().err.splitlines() if "W&B could not start a run online" in line]
-    assert len(lines) == 1 and f"{error}: {text}" in lines[0]
-    assert f"wandb sync {wandb_env}/wandb/offline-run-*-{tuner.search_id}-*" in lines[0]
-    runs = read_runs(wandb_env)  # every trial's run is there, offline, ready to sync
-    assert sorted(runs) == sorted(f"{tuner.search_id}-{t}" for t in tuner.oracle.trials)
-    assert all(run.exit_code == 0 and run.history for run in runs.values())

@@ -1,0 +1,221 @@
+"""W&B's real failures, made for real: a closed port, a server answering 401 or 503 or never, wandb-core killed.
+
+The runs' logs are read back as a user would find them, at the moment the guarantee names, without
+`wandb.teardown()` first (`read_run`, not `read_runs`).
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import keras
+import psutil
+import pytest
+from wandb_log import read_records, read_run, read_runs
+
+from kt_wandb import WandbTuner
+
+FAKE_KEY = "ktwandbfakekey0123456789abcdef0123456789"  # 40 characters, as a W&B key
+
+
+def tuner_for(tmp_path, build, **kwargs):
+    kwargs.setdefault("max_trials", 3)
+    return WandbTuner(build, objective="val_accuracy", oracle="random", seed=0, directory=str(tmp_path / "search"),
+                      project_name="failures", **kwargs)
+
+
+def run_log(wandb_dir: Path, run_id: str) -> Path:
+    (path,) = wandb_dir.glob(f"wandb/offline-run-*-{run_id}/run-{run_id}.wandb")
+    return path
+
+
+def whole(path: Path) -> bool:
+    """The log ends with the run's exit record: everything the run logged is on disk."""
+    records = read_records(path)
+    return bool(records) and records[-1].WhichOneof("record_type") == "exit"
+
+
+# -- durability ----------------------------------------------------------------------------
+
+
+def test_a_trials_run_is_whole_on_disk_when_keras_tuner_records_its_end(tmp_path, wandb_env, digits, tiny_model):
+    tuner = tuner_for(tmp_path, tiny_model, max_trials=4)
+    seen: dict[str, bool] = {}
+    end_trial = tuner.oracle.end_trial
+
+    def records_end(trial):  # KerasTuner's own record of the end: read the run's log at that very moment
+        seen[trial.trial_id] = whole(run_log(wandb_env, f"{tuner.search_id}-{trial.trial_id}"))
+        return end_trial(trial)
+
+    tuner.oracle.end_trial = records_end
+    tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0)
+    assert seen == {str(i): True for i in range(4)}
+    # And when search() returns, every run of the search is whole, as a user (or a SIGKILL) finds it now.
+    logs = sorted(wandb_env.glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(logs) == 4 and all(whole(p) for p in logs)
+    assert all(read_run(p).history for p in logs)
+
+
+# -- W&B unreachable online ----------------------------------------------------------------
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    status = 503
+    requests: list[str]
+
+    def do_POST(self):
+        type(self).requests.append(self.path)
+        if self.status == 0:  # never answers: holds the connection until the test ends
+            time.sleep(30)
+            return
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"errors": [{"message": "kt-wandb test server"}]}')
+
+    do_GET = do_POST
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(request):
+    """A local W&B stand-in on a free port answering `request.param` (0: never); None: a closed port."""
+    if request.param is None:
+        with socket.socket() as probe:  # bound, then closed: nothing listens there
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        yield f"http://127.0.0.1:{port}", None
+        return
+    handler = type("Handler", (_Answer,), {"status": request.param, "requests": []})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", handler.requests
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("server", [None, 401, 503, 0], ids=["closed port", "401", "503", "never answers"],
+                         indirect=True)
+def test_wandb_unreachable_turns_the_search_offline_once_with_the_same_run_ids(
+    tmp_path, monkeypatch, capsys, wandb_env, digits, tiny_model, server
+):
+    import wandb
+
+    url, requests = server
+    monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
+    settings = wandb.Settings(base_url=url, api_key=FAKE_KEY, init_timeout=5)
+    tuner = tuner_for(tmp_path, tiny_model, wandb_mode="online", wandb_panels=False,
+                      wandb_kwargs={"settings": settings})
+    started = time.monotonic()
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    took = time.monotonic() - started
+
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"] * 3
+    assert tuner.wandb_mode == "offline"
+    lines = [line for line in capsys.readouterr().err.splitlines() if "W&B could not start a run online" in line]
+    assert len(lines) == 1, lines  # said once, in one line, with the exact command
+    assert lines[0].endswith(f"Upload them later with: wandb sync {wandb_env}/wandb/offline-run-*-{tuner.search_id}-*")
+    # Every trial's run is a whole offline run under the trial's own id, the first trial's too.
+    logs = {p.name: p for p in wandb_env.glob("wandb/offline-run-*/run-*.wandb")}
+    assert sorted(logs) == sorted(f"run-{tuner.search_id}-{t}.wandb" for t in tuner.oracle.trials)
+    for path in logs.values():
+        run = read_run(path)
+        assert whole(path) and run.exit_code == 0 and run.history and "val_accuracy" in run.summary
+    # One online attempt, for the first trial only: one init timeout (5 s), not one per trial.
+    assert took < 5 + 40, took
+    if requests is not None:
+        asked = requests.count("/graphql")
+        tuner.oracle.max_trials = 4
+        tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)  # a new search() tries online again
+        assert requests.count("/graphql") > asked
+
+
+# -- the wandb service dying ---------------------------------------------------------------
+
+
+def kill_wandb_core() -> int:
+    (core,) = [p for p in psutil.Process().children(recursive=True) if p.name() == "wandb-core"]
+    os.kill(core.pid, signal.SIGKILL)
+    core.wait(10)
+    return core.pid
+
+
+class KillAt(keras.callbacks.Callback):
+    """Kills this process's wandb-core at the start of the first trial's training, or after its first epoch."""
+
+    killed: list[int] = []  # noqa: RUF012 - shared by KerasTuner's copies
+
+    def __init__(self, when: str) -> None:
+        super().__init__()
+        self.when = when
+
+    def on_train_begin(self, logs=None):  # before the trial's logger defines its metrics
+        if self.when == "train begin" and not KillAt.killed:
+            KillAt.killed.append(kill_wandb_core())
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.when == "epoch" and not KillAt.killed:
+            KillAt.killed.append(kill_wandb_core())
+
+
+@pytest.mark.parametrize("when", ["train begin", "epoch", "finish"])
+def test_wandb_core_killed_costs_no_trial_and_later_trials_get_runs(
+    tmp_path, wandb_env, capsys, digits, tiny_model, when
+):
+    import wandb
+
+    with wandb.init(mode="offline", dir=wandb_env, project="warm-up"):  # this process's service, as in a notebook
+        pass
+    KillAt.killed = []
+
+    class KillsAtFinish(WandbTuner):
+        def on_trial_end(self, trial):
+            if when == "finish" and not KillAt.killed:
+                KillAt.killed.append(kill_wandb_core())
+            super().on_trial_end(trial)
+
+    tuner = KillsAtFinish(tiny_model, objective="val_accuracy", oracle="random", seed=0, max_trials=3,
+                          directory=str(tmp_path / "search"), project_name="killed")
+    tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0, callbacks=[KillAt(when)])
+    assert len(KillAt.killed) == 1
+    trials = list(tuner.oracle.trials.values())
+    assert [t.status for t in trials] == ["COMPLETED"] * 3
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("kt-wandb: W&B failed")]
+    assert len(said) == 1 and "Later trials get W&B runs again" in said[0]
+    frame = tuner.results_frame()  # the killed trial's scores and curve are in the search's records
+    assert frame.score.notna().all() and frame.best_val_accuracy.notna().all()
+    for trial in trials[1:]:  # a fresh service: later trials' runs are whole
+        path = run_log(wandb_env, f"{tuner.search_id}-{trial.trial_id}")
+        assert whole(path) and read_run(path).exit_code == 0
+    assert not any(p.info["pid"] == KillAt.killed[0] for p in psutil.process_iter(["pid"]))
+
+
+# -- beside the user's own run -------------------------------------------------------------
+
+
+def test_a_users_own_run_stays_active_through_the_search(tmp_path, wandb_env, digits, tiny_model):
+    import wandb
+
+    mine = wandb.init(mode="offline", dir=wandb_env, project="notebook", id="usersown")
+    mine.log({"before": 1})
+    tuner = tuner_for(tmp_path, tiny_model, max_trials=2)
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    assert wandb.run is mine
+    mine.log({"after": 2})  # raised UsageError when the trials' runs finished it
+    wandb.log({"through_wandb_log": 3})  # wandb.log still goes to the user's run, not a trial's
+    mine.finish()
+    runs = read_runs(wandb_env)
+    assert [row.get("before", row.get("after", row.get("through_wandb_log"))) for row in runs["usersown"].history] \
+        == [1, 2, 3]
+    assert runs["usersown"].exit_code == 0
+    assert sorted(runs) == sorted(["usersown", *(f"{tuner.search_id}-{t}" for t in tuner.oracle.trials)])
