@@ -146,6 +146,32 @@ def plan_launch(
     return plans
 
 
+def _die_with_parent() -> Any:
+    """What a child runs before its command, on Linux: SIGTERM when the launcher dies, however it dies.
+
+    The children start in sessions of their own (so that Ctrl-C reaches them once, through the
+    launcher), which also keeps a closed terminal from reaching them: without this, a launcher killed
+    by SIGKILL or the OOM killer would leave them holding the GPUs.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def set_death_signal() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != parent:  # the launcher died before this line: nothing would send the signal
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return set_death_signal
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.bind((host, 0))
@@ -188,7 +214,7 @@ class _Launch:
         env.update(plan.env)
         proc = subprocess.Popen(
             self.command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            errors="replace", bufsize=1, start_new_session=True,
+            errors="replace", bufsize=1, start_new_session=True, preexec_fn=_die_with_parent(),
         )
         self.procs[plan.name] = proc
         reader = threading.Thread(target=self.pump, args=(plan.name, proc), daemon=True)
@@ -334,11 +360,15 @@ class _Launch:
     def handle_signals(self) -> Any:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
-        previous = {s: signal.signal(s, self.forward) for s in (signal.SIGINT, signal.SIGTERM)}
+        forwarded = [signal.SIGINT, signal.SIGTERM]
+        hangup = getattr(signal, "SIGHUP", None)
+        if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:  # a closed ssh session; not nohup
+            forwarded.append(hangup)
+        previous = {s: signal.signal(s, self.forward) for s in forwarded}
 
         def restore() -> None:
             for s, handler in previous.items():
-                signal.signal(s, handler)
+                signal.signal(s, signal.SIG_DFL if handler is None else handler)  # None: C code's, not Python's
 
         return restore
 
@@ -358,7 +388,7 @@ def launch(
     """Runs `command` as the chief and `workers` workers of one distributed search, on this machine.
 
     Each line a process prints is streamed with its name (`[chief]`,
-    `[worker0]`, ...). Ctrl-C and SIGTERM are passed on to every process (a
+    `[worker0]`, ...). Ctrl-C, SIGTERM and SIGHUP are passed on to every process (a
     second Ctrl-C kills them). A worker that fails leaves the others going:
     the chief gives its trial to another worker after its heartbeat timeout.
     When the chief fails, or every worker has, the rest are stopped.

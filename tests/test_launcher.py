@@ -208,3 +208,28 @@ def test_sigterm_to_the_launcher_reaches_every_process(tmp_path):
     text = "".join(lines) + rest
     assert proc.returncode == 128 + signal.SIGTERM, text
     assert "[worker0] worker0 got SIGTERM" in text and "[worker1] worker1 got SIGTERM" in text
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGHUP], ids=["launcher killed", "SIGHUP (ssh dropped)"])
+def test_no_process_outlives_the_launcher(tmp_path, how):
+    import psutil
+
+    script = tmp_path / "toy.py"
+    script.write_text(TOY)
+    call = (f"import sys; from kt_wandb.launcher import launch; "
+            f"sys.exit(launch([sys.executable, {str(script)!r}, 'wait'], workers=2, gpus='none', grace_s=5))")
+    proc = subprocess.Popen([sys.executable, "-c", call], stdout=subprocess.PIPE, text=True, env=child_env())
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while sum("waiting" in line for line in lines) < 2:
+        assert time.monotonic() < deadline, lines
+        lines.append(proc.stdout.readline())
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) >= 3  # the chief and two workers
+    proc.send_signal(how)
+    rest, _ = proc.communicate(timeout=60)
+    if how == signal.SIGHUP:  # passed on, as Ctrl-C and SIGTERM are: each worker ends as it would on its own
+        assert proc.returncode == 128 + signal.SIGHUP, rest
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == [], [p.cmdline() for p in alive]
