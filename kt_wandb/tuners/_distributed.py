@@ -12,11 +12,12 @@ trial; and a waiting worker is answered after a short pause instead of at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent import futures
 from typing import Any
 
@@ -130,7 +131,7 @@ def expected_workers(environ: Mapping[str, str] | None = None) -> int:
 def reap_silent_workers(oracle: Any, last_seen: dict[str, float], timeout: float, now: float) -> list[tuple[str, str]]:
     """Drops the workers silent for more than `timeout` seconds; their trials go back to the oracle's queue.
 
-    Call it holding the oracle's lock (`keras_tuner.synchronized`). A worker
+    Call it holding the oracle's lock (`holding`). A worker
     not heard of yet (a chief that has just restarted) is given `timeout`
     from now.
 
@@ -153,11 +154,33 @@ def reap_silent_workers(oracle: Any, last_seen: dict[str, float], timeout: float
     return dropped
 
 
+@contextlib.contextmanager
+def holding(oracle: Any) -> Iterator[None]:
+    """Holds the oracle's lock, KerasTuner's own (`keras_tuner.synchronized`), and gives it back however it ends.
+
+    KerasTuner's decorator keeps the lock when the call raises (its `end_trial`
+    raises once `max_consecutive_failed_trials` is reached), which would block
+    every later request and the chief's reaper for good. Calls made inside
+    see the lock as this thread's and don't take it again.
+    """
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    name = threading.current_thread().name
+    if oracle_module.THREADS[oracle] == name:  # already this thread's
+        yield
+        return
+    with oracle_module.LOCKS[oracle]:
+        oracle_module.THREADS[oracle] = name
+        try:
+            yield
+        finally:
+            oracle_module.THREADS[oracle] = None
+
+
 def _servicer_class() -> type:
     # Deferred: KerasTuner's gRPC modules are needed in distributed mode only.
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
-    from keras_tuner.src.engine.oracle import synchronized
     from keras_tuner.src.engine.trial import Trial, TrialStatus
 
     def create_trial(oracle: Any, tuner_id: str) -> tuple[Any, bool]:
@@ -178,6 +201,8 @@ def _servicer_class() -> type:
         return queued
 
     class Servicer(OracleServicer):
+        """Every request under the oracle's lock: KerasTuner's chief serves from one thread, this one from many."""
+
         def __init__(self, oracle: Any) -> None:
             super().__init__(oracle)
             self.last_seen: dict[str, float] = {}
@@ -193,30 +218,46 @@ def _servicer_class() -> type:
 
         def CreateTrial(self, request: Any, context: Any) -> Any:
             self.heard(request.tuner_id)
-            trial, stopped = synchronized(create_trial)(self.oracle, request.tuner_id)
+            with holding(self.oracle):
+                trial, stopped = create_trial(self.oracle, request.tuner_id)
             self.heard(request.tuner_id)
             if stopped:
                 self.stop_triggered = True
                 self.done.add(request.tuner_id)
             elif trial.status == TrialStatus.IDLE:
-                time.sleep(_IDLE_PAUSE_S)
+                time.sleep(_IDLE_PAUSE_S)  # outside the lock
             return protos.get_service().CreateTrialResponse(trial=trial.to_proto())
 
         def UpdateTrial(self, request: Any, context: Any) -> Any:
-            self.heard_of_trial(request.trial_id)
-            return super().UpdateTrial(request, context)
+            with holding(self.oracle):
+                self.heard_of_trial(request.trial_id)
+                return super().UpdateTrial(request, context)
 
         def EndTrial(self, request: Any, context: Any) -> Any:
             trial_id = request.trial.trial_id
-            self.heard_of_trial(trial_id)
-            if synchronized(take_back_late_result)(self.oracle, trial_id):
-                print(f"kt-wandb: trial {trial_id} ended after its worker was dropped as silent; its result is "
-                      f"kept and the trial is not run again.", file=sys.stderr, flush=True)
-            return super().EndTrial(request, context)
+            with holding(self.oracle):
+                self.heard_of_trial(trial_id)
+                if take_back_late_result(self.oracle, trial_id):
+                    print(f"kt-wandb: trial {trial_id} ended after its worker was dropped as silent; its result is "
+                          f"kept and the trial is not run again.", file=sys.stderr, flush=True)
+                return super().EndTrial(request, context)
 
         def GetTrial(self, request: Any, context: Any) -> Any:  # also the workers' heartbeat
-            self.heard_of_trial(request.trial_id)
-            return super().GetTrial(request, context)
+            with holding(self.oracle):
+                self.heard_of_trial(request.trial_id)
+                return super().GetTrial(request, context)
+
+        def GetSpace(self, request: Any, context: Any) -> Any:
+            with holding(self.oracle):
+                return super().GetSpace(request, context)
+
+        def UpdateSpace(self, request: Any, context: Any) -> Any:
+            with holding(self.oracle):
+                return super().UpdateSpace(request, context)
+
+        def GetBestTrials(self, request: Any, context: Any) -> Any:
+            with holding(self.oracle):
+                return super().GetBestTrials(request, context)
 
     return Servicer
 
@@ -233,7 +274,6 @@ def serve_oracle(oracle: Any, *, timeout: float | None = None, poll_s: float = 0
     import grpc
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import exit_chief
-    from keras_tuner.src.engine.oracle import synchronized
 
     timeout = heartbeat_timeout() if timeout is None else timeout
     address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
@@ -257,13 +297,16 @@ def serve_oracle(oracle: Any, *, timeout: float | None = None, poll_s: float = 0
     try:
         while True:
             time.sleep(poll_s)
-            dropped = synchronized(reap_silent_workers)(oracle, servicer.last_seen, timeout, time.monotonic())
+            with holding(oracle):
+                dropped = reap_silent_workers(oracle, servicer.last_seen, timeout, time.monotonic())
             for tuner_id, trial_id in dropped:
                 servicer.done.add(tuner_id)
                 what = f"; trial {trial_id} goes back to the queue" if trial_id else ""
                 print(f"kt-wandb: worker {tuner_id} silent for over {timeout:g} s, dropped{what}.",
                       file=sys.stderr, flush=True)
-            if not (servicer.stop_triggered and exit_chief(oracle)):
+            with holding(oracle):
+                ended = servicer.stop_triggered and exit_chief(oracle)
+            if not ended:
                 continue
             # Every trial is done. Workers still starting (or reading a finished search) have yet to be told
             # to stop: without an answer they would wait on the chief for KerasTuner's hour.

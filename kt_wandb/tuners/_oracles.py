@@ -8,7 +8,12 @@ from typing import Any
 
 import keras_tuner as kt
 
-__all__ = ["ORACLES", "UnknownArgumentError", "make_oracle", "oracle_name", "planned_trials"]
+__all__ = [
+    "DIVERGED", "ORACLES", "UnknownArgumentError", "forgive_divergence", "make_oracle", "oracle_name", "planned_trials",
+]
+
+# How the message of a trial failed by a diverging loss begins (`WandbTuner` raises it, the oracle reads it).
+DIVERGED = "Expected a finite loss"
 
 ORACLES: Mapping[str, type[kt.Oracle]] = {
     "random": kt.oracles.RandomSearchOracle,
@@ -101,6 +106,32 @@ def make_oracle(
     if max_trials is not None:
         instance.max_trials = max_trials
     return instance, tuner_kwargs
+
+
+def forgive_divergence(oracle: kt.Oracle) -> None:
+    """Makes `oracle` leave trials failed by a diverging loss out of its `max_consecutive_failed_trials` count.
+
+    KerasTuner stops a search after that many failed trials in a row. A
+    diverged trial is no failure of the search's code or data: it neither
+    counts toward the limit nor resets the count. (In a distributed search the
+    chief's oracle keeps the count.)
+    """
+    from keras_tuner.src.engine.trial import TrialStatus
+
+    def check_consecutive_failures() -> None:  # KerasTuner's `_check_consecutive_failures`, diverged trials left out
+        failures = 0
+        for trial_id in oracle.end_order:
+            trial = oracle.trials[trial_id]
+            if trial.status == TrialStatus.FAILED and DIVERGED in (trial.message or ""):
+                continue
+            failures = failures + 1 if trial.status == TrialStatus.FAILED else 0
+            if failures == oracle.max_consecutive_failed_trials:
+                raise RuntimeError(
+                    f"Number of consecutive failures exceeded the limit of {oracle.max_consecutive_failed_trials}.\n"
+                    + (trial.message or "")
+                )
+
+    oracle._check_consecutive_failures = check_consecutive_failures
 
 
 def planned_trials(oracle: kt.Oracle) -> int | None:

@@ -35,7 +35,7 @@ from kt_wandb.tuners._distributed import (
 )
 from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._memory import TrialMemory
-from kt_wandb.tuners._oracles import make_oracle, oracle_name
+from kt_wandb.tuners._oracles import DIVERGED, forgive_divergence, make_oracle, oracle_name
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
 from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment
 from kt_wandb.tuners._trial_run import OnceNotice, TrialRun, WandbSession
@@ -281,6 +281,7 @@ class WandbTuner(kt.Tuner):
             expected_workers()  # a bad KT_WANDB_WORKERS is refused now, not once the search is done
         self._seed = kwargs.get("seed")
         oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
+        forgive_divergence(oracle_instance)
         if self.role == "worker":
             # The chief owns the project directory: a worker must not wipe what the others write, nor touch it
             # before the chief has set it up (and wiped it, with overwrite=True).
@@ -426,16 +427,38 @@ class WandbTuner(kt.Tuner):
                 results = super().run_trial(trial, *args, **kwargs)
             finally:
                 self.executions_per_trial = executions
-        diverged = self._trial_run.record.get("diverged") if self._trial_run is not None else None
-        if diverged is not None:
-            raise kt.errors.FailedTrialError(
-                f"Expected a finite loss, received loss={diverged['loss']} at epoch {diverged['epoch']} "
-                f"({diverged['part']}): training diverged and was stopped. To fix, lower the learning rate's "
-                f"range, clip gradients (clipnorm=) or scale the inputs."
-            )
+        self._check_diverged(results)
         if self._trial_run is not None and isinstance(results, list) and len(results) > 1:
             self._record_parts("fold" if cv is not None else "execution", results)
         return results
+
+    def _check_diverged(self, results: Any) -> None:
+        """A trial whose loss diverged keeps the best score it reached while finite, or fails.
+
+        Its training stopped at the first non-finite loss. With a finite score
+        (a val_accuracy measured before, or even at, that epoch) the trial is
+        completed with it, so the oracle learns that region is poor, as it
+        does under plain KerasTuner. Without one it fails with the reason, and
+        the oracle doesn't count it toward `max_consecutive_failed_trials`: a
+        learning-rate range that diverges at one end is no reason to stop.
+        """
+        diverged = self._trial_run.record.get("diverged") if self._trial_run is not None else None
+        if diverged is None:
+            return
+        assert self._trial_run is not None
+        objective = self.oracle.objective
+        try:
+            score = objective.get_value(tuner_utils.convert_to_metrics_dict(results, objective))
+        except Exception:  # no objective at all: fail with the reason below
+            score = None
+        if score is not None and np.isfinite(score):
+            self._trial_run.call("write the summary", "summary.update", {"trial/diverged_at_epoch": diverged["epoch"]})
+            return
+        raise kt.errors.FailedTrialError(
+            f"{DIVERGED}, received loss={diverged['loss']} at epoch {diverged['epoch']} "
+            f"({diverged['part']}): training diverged and was stopped before any finite {objective.name}. To fix, "
+            f"lower the learning rate's range, clip gradients (clipnorm=) or scale the inputs."
+        )
 
     def _build_and_fit_model(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         kwargs["callbacks"] = _without_batch_hooks(self, list(kwargs.get("callbacks") or []))

@@ -87,6 +87,89 @@ def test_a_late_result_from_a_dropped_worker_is_kept_and_its_trial_not_run_again
     assert f"trial {slow.trial_id} ended after its worker was dropped" in capsys.readouterr().err
 
 
+def test_an_exception_in_the_chiefs_oracle_leaves_its_lock_free(tmp_path):
+    # KerasTuner's `synchronized` keeps the lock when the call raises: the chief's reaper and every worker's
+    # next request then wait forever. Here end_trial raises at the third failure in a row.
+    import threading
+
+    from keras_tuner.src import protos
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    from kt_wandb.tuners._distributed import _servicer_class, holding
+
+    oracle = _oracle(tmp_path, max_trials=10)
+    servicer = _servicer_class()(oracle)
+    service = protos.get_service()
+    for i in range(3):
+        trial = oracle.create_trial(f"worker{i}")
+        trial.status, trial.message = "FAILED", "the data source went away"
+        request = service.EndTrialRequest(trial=trial.to_proto())
+        if i < 2:
+            servicer.EndTrial(request, None)
+            continue
+        with pytest.raises(RuntimeError, match="consecutive failures"):
+            servicer.EndTrial(request, None)
+    assert not oracle_module.LOCKS[oracle].locked() and oracle_module.THREADS[oracle] is None
+
+    reaped = []
+    reaper = threading.Thread(target=lambda: reaped.append(reap_in_lock(oracle, holding)))
+    reaper.start()
+    reaper.join(timeout=10)
+    assert reaped == [[]], "the chief's reaper is blocked on the oracle's lock"
+
+
+def reap_in_lock(oracle, holding):
+    with holding(oracle):
+        return reap_silent_workers(oracle, {}, timeout=10, now=0.0)
+
+
+def test_every_request_to_the_chief_holds_the_oracles_lock(tmp_path):
+    # KerasTuner's chief serves from one thread; this one from 64, so reads that KerasTuner doesn't lock
+    # (best trials, the space) must not run while another request changes the oracle.
+    import threading
+
+    from keras_tuner.src import protos
+    from keras_tuner.src.engine import oracle as oracle_module
+    from keras_tuner.src.engine.trial import Trial
+
+    from kt_wandb.tuners._distributed import _servicer_class
+
+    oracle = _oracle(tmp_path, max_trials=200)
+    servicer = _servicer_class()(oracle)
+    service = protos.get_service()
+    seen_unlocked = []
+    original = oracle.get_best_trials
+
+    def get_best_trials(num_trials=1):
+        seen_unlocked.append(not oracle_module.LOCKS[oracle].locked())
+        return original(num_trials)
+
+    oracle.get_best_trials = get_best_trials
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        try:
+            for _ in range(10):
+                reply = servicer.CreateTrial(service.CreateTrialRequest(tuner_id=name), None)
+                trial = Trial.from_proto(reply.trial)
+                servicer.UpdateTrial(service.UpdateTrialRequest(trial_id=trial.trial_id, metrics={"score": 1.0}), None)
+                trial.status = "COMPLETED"
+                servicer.EndTrial(service.EndTrialRequest(trial=trial.to_proto()), None)
+                servicer.GetBestTrials(service.GetBestTrialsRequest(num_trials=3), None)
+                servicer.GetSpace(service.GetSpaceRequest(), None)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"worker{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(oracle.trials) == 80 and all(t.status == "COMPLETED" for t in oracle.trials.values())
+    assert seen_unlocked and not any(seen_unlocked)  # every read ran holding the lock
+
+
 @pytest.mark.parametrize("second_worker", ["comes", "never comes"])
 def test_the_chief_serves_until_every_expected_worker_is_told_to_stop(tmp_path, monkeypatch, capsys, second_worker):
     # A finished search (resumed, say): without waiting, the chief would end after the first worker's answer, and
