@@ -134,10 +134,12 @@ def test_wandb_unreachable_turns_the_search_offline_once_with_the_same_run_ids(
     # One online attempt, for the first trial only: one init timeout (5 s), not one per trial.
     assert took < 5 + 40, took
     if requests is not None:
-        asked = requests.count("/graphql")
-        tuner.oracle.max_trials = 4
-        tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)  # a new search() tries online again
-        assert requests.count("/graphql") > asked
+        assert requests.count("/graphql") >= 1  # the fault was W&B's server's, reached and failing
+    tuner.oracle.max_trials = 4
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)  # a new search() tries online again
+    again = [line for line in capsys.readouterr().err.splitlines() if "W&B could not start a run online" in line]
+    assert len(again) == 1 and tuner.wandb_mode == "offline"
+    assert read_run(run_log(wandb_env, f"{tuner.search_id}-3")).exit_code == 0
 
 
 # -- the wandb service dying ---------------------------------------------------------------
