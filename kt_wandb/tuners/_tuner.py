@@ -148,6 +148,18 @@ class _TrialLogger(WandbEpochLogger):
         if self._active is not None:
             self._log(epoch, metrics)
 
+    def _best_epoch(self) -> tuple[float, int] | None:
+        """The objective's best (value, epoch) in this fit, as KerasTuner scores it (several objectives: their sum,
+        each signed by its direction, under the name `multi_objective`); None where no epoch has it finite."""
+        parts = self.objective.objectives if isinstance(self.objective, MultiObjective) else [self.objective]
+        values = [(float(self.objective.get_value(e)), int(e["epoch"])) for e in self.curve
+                  if all(part.name in e for part in parts)]
+        scored = [(value, epoch) for value, epoch in values if np.isfinite(value)]
+        if not scored:
+            return None
+        pick = max if self.objective.direction == "max" else min
+        return pick(scored, key=lambda scored_epoch: scored_epoch[0])
+
     def _failed(self, exc: Exception) -> None:
         self._active = None
         self.trial_run.drop("log the epoch's metrics", exc)  # said once per search
@@ -169,14 +181,9 @@ class _TrialLogger(WandbEpochLogger):
         super().on_train_end(logs)
         if self.session is None:
             return
-        name = self.objective.name
-        scored = [e for e in self.curve if name in e and np.isfinite(e[name])]
-        best = None
-        if scored:
-            pick = max if self.objective.direction == "max" else min
-            epoch = pick(scored, key=lambda e: e[name])
-            best = (name, epoch[name], int(epoch["epoch"]))
-        self.session.end(succeeded=best is not None, objective=best)
+        best = self._best_epoch()
+        objective = (self.objective.name, *best) if best is not None else None
+        self.session.end(succeeded=best is not None, objective=objective)
         self.trial_run.sessions.remove(self.session)
         self.session = None
 

@@ -1,0 +1,60 @@
+"""A search with two objectives (KerasTuner's `MultiObjective`) through every feature: W&B, table, report,
+TensorBoard HParams and cross-validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras_tuner as kt
+import pytest
+from test_tensorboard_grid import accumulate, scalars
+from wandb_log import read_runs
+
+from kt_wandb import WandbTuner
+
+OBJECTIVES = [kt.Objective("val_accuracy", "max"), kt.Objective("val_loss", "min")]
+
+
+def test_two_objectives_in_every_feature(tmp_path, wandb_env, digits, tiny_model):
+    from tensorboard.plugins.hparams import api_pb2, metadata
+
+    logdir = tmp_path / "tb"
+    tuner = WandbTuner(tiny_model, objective=OBJECTIVES, oracle="random", max_trials=2, seed=0,
+                       directory=str(tmp_path), project_name="two", tensorboard_dir=str(logdir))
+    tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0)
+    trials = tuner.oracle.trials
+    assert [t.status for t in trials.values()] == ["COMPLETED"] * 2
+
+    runs = read_runs(wandb_env)
+    for trial_id, trial in trials.items():
+        summary = runs[f"{tuner.search_id}-{trial_id}"].summary
+        assert summary["multi_objective"] == pytest.approx(trial.score)  # the score the oracle ranked
+        assert summary["best_epoch"] == trial.best_step and {"val_accuracy", "val_loss"} <= set(summary)
+        # TensorBoard: each session succeeded and holds the objective the experiment tracks.
+        accumulator = accumulate(logdir / trial_id)
+        content = accumulator.PluginTagToContent(metadata.PLUGIN_NAME)
+        end = metadata.parse_session_end_info_plugin_data(content[metadata.SESSION_END_INFO_TAG])
+        assert end.status == api_pb2.STATUS_SUCCESS
+        ((step, value),) = scalars(accumulator, "multi_objective")
+        assert value == pytest.approx(trial.score, abs=1e-5) and step == trial.best_step
+    experiment = metadata.parse_experiment_plugin_data(
+        accumulate(logdir).PluginTagToContent(metadata.PLUGIN_NAME)[metadata.EXPERIMENT_TAG]
+    )
+    assert "multi_objective" in {m.name.tag for m in experiment.metric_infos}
+
+    frame = tuner.results_frame()
+    assert sorted(frame.score) == pytest.approx(sorted(t.score for t in trials.values()))
+    assert frame.best_val_accuracy.notna().all() and frame.best_val_loss.notna().all()
+    report = Path(tuner.report()).read_text()
+    assert "multi_objective" in report and all(f'"{t}"' in report for t in trials)
+
+
+def test_two_objectives_with_cross_validation(tmp_path, wandb_env, digits, tiny_model):
+    tuner = WandbTuner(tiny_model, objective=OBJECTIVES, oracle="random", max_trials=1, seed=0,
+                       directory=str(tmp_path), project_name="two-cv")
+    tuner.search(*digits, epochs=1, cv=2, verbose=0)
+    (trial,) = tuner.oracle.trials.values()
+    (run,) = read_runs(wandb_env).values()
+    folds = [run.summary["fold_0/multi_objective"], run.summary["fold_1/multi_objective"]]
+    assert trial.status == "COMPLETED" and sum(folds) / 2 == pytest.approx(trial.score)
+    assert run.summary["cv/folds"] == 2
