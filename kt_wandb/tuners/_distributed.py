@@ -278,7 +278,9 @@ def serve_oracle(oracle: Any, *, timeout: float | None = None, poll_s: float = 0
     timeout = heartbeat_timeout() if timeout is None else timeout
     address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
     servicer = _servicer_class()(oracle)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64))
+    # gRPC binds with SO_REUSEPORT by default: a second chief on the same port would bind too and take half
+    # the workers' connections. Without it, a port in use is refused here.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=[("grpc.so_reuseport", 0)])
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(address)
@@ -287,7 +289,8 @@ def serve_oracle(oracle: Any, *, timeout: float | None = None, poll_s: float = 0
     if not bound:
         raise RuntimeError(
             f"Expected a free address for the chief's oracle server, received {address}, which could not be "
-            f"bound. To fix, choose another KERASTUNER_ORACLE_PORT (or let `kt-wandb launch` pick one)."
+            f"bound (another chief, or another program, may use it). To fix, choose another "
+            f"KERASTUNER_ORACLE_PORT (or let `kt-wandb launch` pick one)."
         )
     server.start()
     print(f"{SERVING_LINE}{address}; a worker silent for {timeout:g} s "

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import keras_tuner as kt
@@ -212,6 +213,54 @@ def test_the_chief_serves_until_every_expected_worker_is_told_to_stop(tmp_path, 
 
     said = capsys.readouterr().out.splitlines()
     assert any(line.startswith(SERVING_LINE) for line in said)  # how the launcher knows the chief served
+
+
+def test_a_second_chief_on_a_port_in_use_is_refused(tmp_path, monkeypatch):
+    # gRPC binds with SO_REUSEPORT by default, so a second chief on the same port would bind too and the
+    # workers' connections would be split between two oracles.
+    import grpc
+    from keras_tuner.src import protos
+
+    from kt_wandb._handshake import answers
+    from kt_wandb.tuners._distributed import serve_oracle
+
+    first = _oracle(tmp_path / "first", max_trials=1)
+    done = first.create_trial("worker0")
+    first.update_trial(done.trial_id, {"score": 1.0})
+    done.status = "COMPLETED"
+    first.end_trial(done)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KT_WANDB_WORKERS", "1")
+    chief = threading.Thread(target=serve_oracle, args=(first,), kwargs={"timeout": 30.0, "poll_s": 0.1})
+    chief.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not answers("127.0.0.1", port):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        refused: list[BaseException] = []
+
+        def second_chief() -> None:
+            try:
+                serve_oracle(_oracle(tmp_path / "second"), timeout=30.0)
+            except RuntimeError as exc:
+                refused.append(exc)
+
+        second = threading.Thread(target=second_chief, daemon=True)  # one that binds would serve on
+        second.start()
+        second.join(timeout=15)
+        assert not second.is_alive(), "a second chief bound the port in use"
+        assert refused and f"received 127.0.0.1:{port}, which could not be bound" in str(refused[0])
+    finally:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:  # tells the first chief its worker is done
+            stub = protos.get_service_grpc().OracleStub(channel)
+            stub.CreateTrial(protos.get_service().CreateTrialRequest(tuner_id="worker0"), timeout=30)
+        chief.join(timeout=10)
+    assert not chief.is_alive()
 
 
 def test_workers_sharing_a_project_directory_agree_on_the_search_id(tmp_path):
