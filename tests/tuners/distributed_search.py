@@ -4,7 +4,8 @@
 
 `KILL_WORKER=<worker id>` makes that worker SIGKILL itself at the end of the
 first epoch of its second trial; `TRIAL_SLEEP=<s>` makes each trial's model
-build that much slower, so that every worker gets trials.
+build that much slower, so that every worker gets trials; `FINISH_SLEEP=<s>`
+makes each trial's end (its run's finish, an artifact upload) that much slower.
 """
 
 from __future__ import annotations
@@ -50,11 +51,17 @@ def build(hp):
     return model
 
 
+class SlowFinish(WandbTuner):
+    def _finish_trial(self, trial):
+        time.sleep(float(os.environ.get("FINISH_SLEEP", "0")))  # a slow run finish or artifact upload
+        super()._finish_trial(trial)
+
+
 def main() -> None:
     directory, max_trials = sys.argv[1], int(sys.argv[2])
     x, y = load_digits(return_X_y=True)
     x, y = (x[:300] / 16.0).astype("float32"), y[:300]
-    tuner = WandbTuner(
+    tuner = SlowFinish(
         build, objective="val_accuracy", oracle="random", max_trials=max_trials, seed=1,
         wandb_project="kt-wandb-distributed", directory=directory, project_name="search", overwrite=True,
     )

@@ -298,7 +298,8 @@ def _launch(tmp_path: Path, max_trials: int, **env: str) -> subprocess.Completed
         sys.executable, str(SCRIPT), str(tmp_path / "search"), str(max_trials),
     ]
     return subprocess.run(
-        command, env=child_env(TRIAL_SLEEP="1", **env), capture_output=True, text=True, timeout=600, check=False
+        command, env=child_env(**{"TRIAL_SLEEP": "1", **env}), capture_output=True, text=True, timeout=600,
+        check=False,
     )
 
 
@@ -351,3 +352,16 @@ def test_a_worker_killed_mid_trial_loses_nothing_and_the_other_finishes_the_sear
     assert sorted(runs) == sorted([*(t["run"]["run_id"] for t in trials.values()), first_attempt])
     assert runs[trial["run"]["run_id"]].summary["trial/previous_run"] == first_attempt
     assert runs[first_attempt].exit_code is None  # killed: W&B shows it crashed
+
+
+@pytest.mark.slow
+def test_a_worker_is_not_dropped_while_a_long_build_or_a_slow_run_finish_keeps_it_busy(tmp_path, wandb_env):
+    # Each trial's build (3 s) and its run's finish (4 s) outlast the heartbeat timeout (2 s): only the
+    # heartbeat, beating through both, keeps the workers from being dropped and their trials run twice.
+    done = _launch(tmp_path, 3, TRIAL_SLEEP="3", FINISH_SLEEP="4", KT_WANDB_HEARTBEAT_TIMEOUT="2")
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "silent for over" not in done.stdout + done.stderr  # the chief's word for a dropped worker
+    assert "[chief] done as chief: 3 trials, 3 completed" in done.stdout
+    runs = read_runs(wandb_env)
+    assert len(runs) == 3 and not any("-r" in run_id for run_id in runs)  # each trial ran once
+
