@@ -59,8 +59,10 @@ def test_the_readme_search_script_runs_alone_and_under_the_launcher_unchanged(tm
         cwd=launched, capture_output=True, text=True, timeout=900, env=child_env(WANDB_DIR=str(runs_dir)),
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    table = [line for line in result.stdout.splitlines() if line.startswith("[chief]") and "worker" in line]
-    assert table, result.stdout[-3000:]  # the chief printed the table, with its worker column
+    chief = [line.split(maxsplit=1)[1] for line in result.stdout.splitlines() if line.startswith("[chief] ")]
+    header = [line for line in chief if line.split() == ["trial_id", "worker", "score"]]
+    rows = [line for line in chief if re.fullmatch(r"\d+\s+\d+\s+worker[01]\s+[\d.]+", line.strip())]
+    assert header and len(rows) == 6, result.stdout[-3000:]  # the chief printed the table, one row per trial
     runs = read_runs(runs_dir)
     assert len(runs) == 6 and len({run.group for run in runs.values()}) == 1
     assert all(any(tag.startswith("worker:") for tag in run.tags) for run in runs.values())

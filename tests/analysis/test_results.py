@@ -38,6 +38,12 @@ def test_one_row_per_trial_with_params_scores_and_runs(tmp_path, wandb_env, digi
         assert row.param_units == trial.hyperparameters.values["units"]
         assert row.score == pytest.approx(trial.score) == pytest.approx(run.summary["val_accuracy"])
         assert row.metric_val_accuracy == pytest.approx(trial.score)
+        for name in ("loss", "accuracy", "val_loss"):  # every metric at the best epoch, not the objective only
+            assert getattr(row, f"metric_{name}") == pytest.approx(trial.metrics.get_last_value(name))
+            assert getattr(row, f"metric_{name}") == pytest.approx(run.summary[name])
+        per_execution = [min(r[f"execution_{i}/val_loss"] for r in run.history if f"execution_{i}/val_loss" in r)
+                         for i in (0, 1)]
+        assert row.best_val_loss == pytest.approx(sum(per_execution) / 2)  # the best of each curve, averaged
         assert (row.execution_0_score + row.execution_1_score) / 2 == pytest.approx(row.score)
         assert row.best_step == trial.best_step
         assert row.duration_s > 0

@@ -5,7 +5,8 @@
 `KILL_WORKER=<worker id>` makes that worker SIGKILL itself at the end of the
 first epoch of its second trial; `TRIAL_SLEEP=<s>` makes each trial's model
 build that much slower, so that every worker gets trials; `FINISH_SLEEP=<s>`
-makes each trial's end (its run's finish, an artifact upload) that much slower.
+makes each trial's end (its run's finish, an artifact upload) that much slower;
+`EPOCHS=<n>` trains each trial that many epochs (default 2).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def main() -> None:
         build, objective="val_accuracy", oracle="random", max_trials=max_trials, seed=1,
         wandb_project="kt-wandb-distributed", directory=directory, project_name="search", overwrite=True,
     )
-    tuner.search(x, y, epochs=2, validation_split=0.25, verbose=0, callbacks=[KillAtSecondTrial()])
+    epochs = int(os.environ.get("EPOCHS", "2"))
+    tuner.search(x, y, epochs=epochs, validation_split=0.25, verbose=0, callbacks=[KillAtSecondTrial()])
     frame = tuner.results_frame()
     print(f"done as {tuner.role or 'alone'}: {len(frame)} trials, {int((frame.status == 'COMPLETED').sum())} completed")
     assert np.isfinite(frame.score).all()

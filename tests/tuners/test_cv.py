@@ -44,6 +44,9 @@ def test_folds_are_stratified_and_seeded(tmp_path, digits, tiny_model):
     plan, args, kwargs = plan_cross_validation(5, (x, y), {"epochs": 1}, oracle=tuner.oracle,
                                                executions_per_trial=1, seed=7)
     again, _, _ = plan_cross_validation(5, (x, y), {}, oracle=tuner.oracle, executions_per_trial=1, seed=7)
+    other, _, _ = plan_cross_validation(5, (x, y), {}, oracle=tuner.oracle, executions_per_trial=1, seed=8)
+    # Shuffled with the seed: another seed gives other folds (unshuffled folds would not depend on it).
+    assert any(set(v) != set(w) for (_, v), (_, w) in zip(plan.folds, other.folds, strict=True))
     assert plan.stratified and args == () and kwargs == {"epochs": 1}
     validation = np.concatenate([v for _, v in plan.folds])
     assert sorted(validation) == list(range(len(x)))  # every example validates exactly once

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -364,4 +365,30 @@ def test_a_worker_is_not_dropped_while_a_long_build_or_a_slow_run_finish_keeps_i
     assert "[chief] done as chief: 3 trials, 3 completed" in done.stdout
     runs = read_runs(wandb_env)
     assert len(runs) == 3 and not any("-r" in run_id for run_id in runs)  # each trial ran once
+
+
+@pytest.mark.slow
+def test_ctrl_c_to_the_launcher_finishes_every_workers_trial_run(tmp_path, wandb_env):
+    # A real search under the launcher, not a toy: Ctrl-C reaches each worker mid-trial, and each finishes
+    # its trial's run as a search alone does.
+    command = [
+        sys.executable, "-m", "kt_wandb.cli", "launch", "--workers", "2", "--gpus", "none", "--",
+        sys.executable, str(SCRIPT), str(tmp_path / "search"), "4",
+    ]
+    launcher = subprocess.Popen(command, env=child_env(EPOCHS="1000"), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    project = tmp_path / "search" / "search"
+    deadline = time.monotonic() + 300
+    while len(list(project.glob("trial_*/wandb_run.json"))) < 2:  # both workers are in a trial
+        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()[0][-4000:]
+        time.sleep(0.2)
+    time.sleep(3)  # into their training
+    launcher.send_signal(signal.SIGINT)
+    out, _ = launcher.communicate(timeout=120)
+    assert launcher.returncode != 0, out[-4000:]
+    runs = read_runs(wandb_env)
+    assert len(runs) == 2, out[-4000:]
+    for run in runs.values():
+        assert run.exit_code == 255 and run.summary["trial/status"] == "INTERRUPTED" and run.history
+    assert {run.summary["trial/worker"] for run in runs.values()} == {"worker0", "worker1"}
 

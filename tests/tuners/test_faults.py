@@ -98,7 +98,8 @@ def test_wandb_failing_to_start_costs_no_trial_and_is_said_once(tmp_path, monkey
     tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
     assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED", "COMPLETED"]
     lines = [line for line in capsys.readouterr().err.splitlines() if "W&B could not start a run" in line]
-    assert len(lines) == 1 and "CommError" in lines[0]
+    assert len(lines) == 1  # said once for the whole search, not once a trial
+    assert lines[0].endswith("the search goes on and keeps its results in KerasTuner's records.")
     frame = tuner.results_frame()  # the search's own records keep every trial and its curve
     assert frame.score.notna().all() and frame.best_val_accuracy.notna().all()
     record = json.loads((Path(tuner.get_trial_dir("0")) / "wandb_run.json").read_text())

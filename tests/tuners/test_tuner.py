@@ -127,17 +127,30 @@ def test_hyperband_continuation_is_shown_and_logged_on_the_absolute_epoch_axis(
 
 
 def test_hyperband_continues_from_the_parents_weights(tmp_path, digits, tiny_model):
-    tuner = make_tuner(tmp_path, tiny_model, oracle="hyperband", max_epochs=3, factor=3)
-    search(tuner, digits, epochs=3)
-    child = next(
-        t for t in tuner.oracle.trials.values() if "tuner/trial_id" in t.hyperparameters.values
-    )
-    parent = tuner.oracle.trials[child.hyperparameters.values["tuner/trial_id"]]
-    # Building the child's model loads the parent's best checkpoint.
-    rebuilt = tuner._build_hypermodel(child.hyperparameters)
-    expected = tuner.load_model(parent)
-    for a, b in zip(rebuilt.get_weights(), expected.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
+    # What the child's training starts from, seen from inside its fit: the parent's best checkpoint.
+    at_start: dict[str, list[np.ndarray]] = {}
+
+    class Recording(WandbTuner):
+        def run_trial(self, trial, *args, **kwargs):
+            self.current = trial.trial_id
+            return super().run_trial(trial, *args, **kwargs)
+
+    class WeightsAtStart(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            at_start[tuner.current] = [w.copy() for w in self.model.get_weights()]
+
+    tuner = Recording(tiny_model, objective="val_accuracy", oracle="hyperband", max_epochs=3, factor=3, seed=1,
+                      directory=str(tmp_path), project_name="hb", overwrite=True)
+    tuner.search(*digits, epochs=3, validation_split=0.25, verbose=0, callbacks=[WeightsAtStart()])
+    children = [t for t in tuner.oracle.trials.values() if "tuner/trial_id" in t.hyperparameters.values]
+    assert children
+    for child in children:
+        parent = tuner.oracle.trials[child.hyperparameters.values["tuner/trial_id"]]
+        expected = tuner.load_model(parent).get_weights()
+        for a, b in zip(at_start[child.trial_id], expected, strict=True):
+            np.testing.assert_array_equal(a, b)
+        fresh = tuner.hypermodel.build(child.hyperparameters).get_weights()  # not what a new model starts from
+        assert any(not np.array_equal(a, b) for a, b in zip(at_start[child.trial_id], fresh, strict=True))
 
 
 def test_several_executions_are_told_apart_and_the_objective_is_their_mean(
