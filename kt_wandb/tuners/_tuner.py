@@ -39,7 +39,7 @@ from kt_wandb.tuners._oracles import DIVERGED, forgive_divergence, make_oracle, 
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
 from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment
 from kt_wandb.tuners._trial_run import OnceNotice, TrialRun, WandbSession
-from kt_wandb.tuners._wandb import SearchIdentity, init_kwargs, resolve_mode, run_id
+from kt_wandb.tuners._wandb import SearchIdentity, check_new_search_id, init_kwargs, resolve_mode, run_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -312,12 +312,15 @@ class WandbTuner(kt.Tuner):
         self.wandb_panels = wandb_panels
         self.tensorboard_dir = os.path.abspath(tensorboard_dir) if tensorboard_dir is not None else None
         self._wandb_mode = mode
-        self.search_id = SearchIdentity(
+        identity = SearchIdentity(
             self.project_dir,
             objective=self.oracle.objective.name,
             direction=self.oracle.objective.direction,
             oracle=self.oracle_name,
-        ).search_id
+        )
+        self.search_id = identity.search_id
+        if not identity.resumed:
+            check_new_search_id(self.search_id, self._init_kwargs["dir"])
         self.wandb_group = self._init_kwargs.get("group") or f"{self.project_name}-{self.search_id}"
         self._trial_run: TrialRun | None = None
         self._session = self._new_session()

@@ -20,6 +20,7 @@ __all__ = [
     "RESERVED_INIT_KEYS",
     "SEARCH_ID_ENV",
     "SearchIdentity",
+    "check_new_search_id",
     "has_credentials",
     "init_kwargs",
     "resolve_mode",
@@ -135,6 +136,21 @@ class SearchIdentity:
                 f"search with id {self.search_id!r} there. To fix, unset {SEARCH_ID_ENV} to resume that search, "
                 f"or pass overwrite=True (or another project_name) to start a new one."
             )
+
+
+def check_new_search_id(search_id: str, wandb_dir: str | os.PathLike[str]) -> None:
+    """Refuses a new search whose id already has runs in `wandb_dir`: its runs would reuse their run ids.
+
+    Only an id given through `KT_WANDB_SEARCH_ID` can repeat (a new search's own id is random), e.g.
+    with `overwrite=True`; online, W&B also refuses to reopen a finished run (`resume="never"`).
+    """
+    used = sorted(Path(wandb_dir, "wandb").glob(f"*run-*-{search_id}-*"))
+    if used:
+        raise ValueError(
+            f"Expected a new search id for a new search, received {SEARCH_ID_ENV}={search_id!r}, whose runs "
+            f"already exist (such as {used[0]}): the new search's runs would take their run ids. To fix, set "
+            f"{SEARCH_ID_ENV} to a new value for each new search (the same on every host of it), or unset it."
+        )
 
 
 def _valid_search_id(text: str) -> bool:

@@ -360,3 +360,15 @@ def test_a_tuner_with_batch_hooks_still_gets_every_batch(tmp_path, digits, tiny_
     x, y = digits
     tuner.search(x, y, epochs=2, batch_size=25, validation_split=0.25, verbose=0)
     assert BatchCounting.batches == 2 * len(x) * 3 // 4 // 25
+
+
+def test_a_new_search_never_takes_the_run_ids_of_an_earlier_one(tmp_path, monkeypatch, wandb_env, digits, tiny_model):
+    monkeypatch.setenv("KT_WANDB_SEARCH_ID", "rerun01")  # the same id for every host of a search
+    first = make_tuner(tmp_path, tiny_model, max_trials=1)
+    search(first, digits, epochs=1)
+    again = make_tuner(tmp_path, tiny_model, max_trials=2, overwrite=False)  # resuming it is fine
+    search(again, digits, epochs=1)
+    with pytest.raises(ValueError, match=r"received KT_WANDB_SEARCH_ID='rerun01', whose runs already exist .*"
+                       r"To fix, set KT_WANDB_SEARCH_ID to a new value"):
+        make_tuner(tmp_path, tiny_model, max_trials=1, overwrite=True)  # a new search under the same id
+    assert sorted(read_runs(wandb_env)) == ["rerun01-0", "rerun01-1"]  # each run written once
