@@ -605,6 +605,8 @@ class WandbTuner(kt.Tuner):
             print(f"kt-wandb: worker {self.worker_id} could not read the finished search in "
                   f"{self.project_dir} ({type(exc).__name__}: {exc}).", file=sys.stderr)
             return
+        # Kept after search(): the chief has ended by then, so a later search() of this worker reads the finished
+        # search (and ends at once) rather than waiting an hour on a chief that is gone.
         self.oracle = self._local_oracle
 
     def on_search_end(self) -> None:
