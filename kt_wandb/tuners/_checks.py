@@ -102,8 +102,11 @@ def check_wandb_arguments(
         )
     if wandb_kwargs is not None and wandb_kwargs.get("dir") is not None:
         _check_writable_folder("wandb_kwargs['dir']", wandb_kwargs["dir"])
-    for name, value in (("log_best_model", log_best_model), ("wandb_panels", wandb_panels)):
-        _check_type(name, value, bool, "True or False", f"pass `{name}=True` or `{name}=False`")
+    _check_type("log_best_model", log_best_model, bool, "True or False",
+                "pass `log_best_model=True` or `log_best_model=False`")
+    if wandb_panels is not None:
+        _check_type("wandb_panels", wandb_panels, bool, "True, False or None (where wandb-workspaces is installed)",
+                    "pass `wandb_panels=True` or `wandb_panels=False`, or leave it out")
     if tensorboard_dir is not None:
         _check_type("tensorboard_dir", tensorboard_dir, (str, os.PathLike), "a folder path or None",
                     "pass a folder such as 'logs/hparam_tuning', or leave it out")

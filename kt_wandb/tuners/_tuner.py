@@ -72,6 +72,12 @@ class _EpochTunerCallback(tuner_utils.TunerCallback):
     on_batch_end = keras.callbacks.Callback.on_batch_end
 
 
+def _panels_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("wandb_workspaces") is not None
+
+
 def _without_batch_hooks(tuner: kt.Tuner, callbacks: list[Any]) -> list[Any]:
     """`callbacks` with KerasTuner's bridge swapped for `_EpochTunerCallback`, where the tuner has no batch hooks."""
     tuner_class = type(tuner)
@@ -217,7 +223,8 @@ class WandbTuner(kt.Tuner):
         wandb_panels: At the end of an online search, save a W&B report with a
             parallel-coordinates and a parameter-importance panel of this
             search's runs (needs `kt-wandb[panels]`); offline, print the command
-            that does it after `wandb sync`.
+            that does it after `wandb sync`. None (the default): where
+            `wandb-workspaces` is installed.
         tensorboard_dir: Also write TensorBoard HParams here: the experiment
             (domains from the search space, the objective and the metrics)
             once per `search()`, and one HParams session per trial (and
@@ -265,7 +272,7 @@ class WandbTuner(kt.Tuner):
         wandb_mode: str | None = None,
         wandb_kwargs: Mapping[str, Any] | None = None,
         log_best_model: bool = False,
-        wandb_panels: bool = True,
+        wandb_panels: bool | None = None,
         tensorboard_dir: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -309,7 +316,8 @@ class WandbTuner(kt.Tuner):
         self._memory = TrialMemory(keras.backend.backend())
         self.oracle_name = oracle_name(oracle_instance)
         self.log_best_model = log_best_model
-        self.wandb_panels = wandb_panels
+        # By default where wandb-workspaces, which builds them, is installed: no complaint each search where it isn't.
+        self.wandb_panels = wandb_panels if wandb_panels is not None else _panels_installed()
         self.tensorboard_dir = os.path.abspath(tensorboard_dir) if tensorboard_dir is not None else None
         self._wandb_mode = mode
         identity = SearchIdentity(

@@ -46,7 +46,7 @@ def make(tmp_path, build, **kwargs):
         ({"wandb_kwargs": {1: "x"}}, r"Expected `wandb_kwargs` keyed by `wandb.init` argument names"),
         ({"wandb_entity": 42}, r"Expected `wandb_entity` to be a W&B user or team name .* received 42 \(int\)"),
         ({"log_best_model": "yes"}, r"Expected `log_best_model` to be True or False, received 'yes'"),
-        ({"wandb_panels": None}, r"Expected `wandb_panels` to be True or False, received None"),
+        ({"wandb_panels": "no"}, r"Expected `wandb_panels` to be True, False or None .*received 'no'"),
         ({"tensorboard_dir": 3}, r"Expected `tensorboard_dir` to be a folder path or None, received 3"),
         ({"directory": 3}, r"Expected `directory` to be a folder path, received 3"),
         ({"project_name": ""}, r"Expected `project_name` to be a non-empty folder name"),
@@ -193,3 +193,18 @@ def test_an_objective_the_model_does_not_report_stops_the_search_after_one_epoch
         tuner.search(*digits, epochs=20, verbose=0, **fit)
     (run,) = read_runs(wandb_env).values()  # one trial started, not three
     assert run.exit_code == 1 and len(run.history) <= 1  # stopped at the first epoch, not after 20
+
+
+def test_panels_are_on_by_default_only_where_wandb_workspaces_is_installed(
+    tmp_path, monkeypatch, tiny_model, digits, capsys
+):
+    import sys
+
+    assert make(tmp_path, tiny_model, project_name="with").wandb_panels is True  # installed with the test extra
+    monkeypatch.setitem(sys.modules, "wandb_workspaces", None)  # as where it isn't installed
+    tuner = make(tmp_path, tiny_model, project_name="without", wandb_mode="offline", max_trials=1)
+    assert tuner.wandb_panels is False
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    said = capsys.readouterr()
+    assert "kt-wandb panels" not in said.out + said.err  # no hint or complaint for panels it can't make
+    assert make(tmp_path, tiny_model, project_name="asked", wandb_panels=True).wandb_panels is True
