@@ -191,29 +191,8 @@ def test_output_is_prefixed_and_a_failed_worker_fails_the_launch(tmp_path):
     assert "stopping chief" in text  # the chief (here, one that never ends) is stopped once no worker is left
 
 
-def test_sigterm_to_the_launcher_reaches_every_process(tmp_path):
-    script = tmp_path / "toy.py"
-    script.write_text(TOY)
-    call = (f"import sys; from kt_wandb.launcher import launch; "
-            f"sys.exit(launch([sys.executable, {str(script)!r}, 'wait'], workers=2, gpus='none', grace_s=5))")
-    proc = subprocess.Popen([sys.executable, "-c", call], stdout=subprocess.PIPE, text=True, env=child_env())
-    assert proc.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 60
-    while sum("waiting" in line for line in lines) < 2:
-        assert time.monotonic() < deadline, lines
-        lines.append(proc.stdout.readline())
-    proc.send_signal(signal.SIGTERM)
-    rest, _ = proc.communicate(timeout=60)
-    text = "".join(lines) + rest
-    assert proc.returncode == 128 + signal.SIGTERM, text
-    assert "[worker0] worker0 got SIGTERM" in text and "[worker1] worker1 got SIGTERM" in text
-
-
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGHUP], ids=["launcher killed", "SIGHUP (ssh dropped)"])
-def test_no_process_outlives_the_launcher(tmp_path, how):
-    import psutil
-
+def _launch_waiting_toys(tmp_path) -> tuple[subprocess.Popen[str], list[str]]:
+    """A launcher (in a process of its own) whose chief serves and two workers wait; and what it printed so far."""
     script = tmp_path / "toy.py"
     script.write_text(TOY)
     call = (f"import sys; from kt_wandb.launcher import launch; "
@@ -225,6 +204,23 @@ def test_no_process_outlives_the_launcher(tmp_path, how):
     while sum("waiting" in line for line in lines) < 2:
         assert time.monotonic() < deadline, lines
         lines.append(proc.stdout.readline())
+    return proc, lines
+
+
+def test_sigterm_to_the_launcher_reaches_every_process(tmp_path):
+    proc, lines = _launch_waiting_toys(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=60)
+    text = "".join(lines) + rest
+    assert proc.returncode == 128 + signal.SIGTERM, text
+    assert "[worker0] worker0 got SIGTERM" in text and "[worker1] worker1 got SIGTERM" in text
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGHUP], ids=["launcher killed", "SIGHUP (ssh dropped)"])
+def test_no_process_outlives_the_launcher(tmp_path, how):
+    import psutil
+
+    proc, _ = _launch_waiting_toys(tmp_path)
     children = psutil.Process(proc.pid).children(recursive=True)
     assert len(children) >= 3  # the chief and two workers
     proc.send_signal(how)

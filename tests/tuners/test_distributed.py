@@ -48,6 +48,27 @@ def test_a_heartbeat_timeout_that_is_no_positive_number_is_refused():
         heartbeat_timeout({"KT_WANDB_HEARTBEAT_TIMEOUT": "0"})
 
 
+def _finished_oracle(tmp_path: Path) -> kt.Oracle:
+    """An oracle whose one trial is done: a finished (or resumed) search."""
+    oracle = _oracle(tmp_path, max_trials=1)
+    done = oracle.create_trial("worker0")
+    oracle.update_trial(done.trial_id, {"score": 1.0})
+    done.status = "COMPLETED"
+    oracle.end_trial(done)
+    return oracle
+
+
+def _chief_address(monkeypatch: pytest.MonkeyPatch, *, workers: int) -> int:
+    """KerasTuner's variables for a chief on a free loopback port, waiting for `workers`; returns the port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KT_WANDB_WORKERS", str(workers))
+    return port
+
+
 def test_a_silent_workers_trial_goes_to_the_next_worker_that_asks(tmp_path):
     oracle = _oracle(tmp_path)
     lost = oracle.create_trial("worker0")
@@ -181,17 +202,8 @@ def test_the_chief_serves_until_every_expected_worker_is_told_to_stop(tmp_path, 
 
     from kt_wandb.tuners._distributed import serve_oracle
 
-    oracle = _oracle(tmp_path, max_trials=1)
-    done = oracle.create_trial("worker0")
-    oracle.update_trial(done.trial_id, {"score": 1.0})
-    done.status = "COMPLETED"
-    oracle.end_trial(done)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
-    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
-    monkeypatch.setenv("KT_WANDB_WORKERS", "2")
+    oracle = _finished_oracle(tmp_path)
+    port = _chief_address(monkeypatch, workers=2)
     chief = threading.Thread(target=serve_oracle, args=(oracle,), kwargs={"timeout": 3.0, "poll_s": 0.1})
     chief.start()
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -225,17 +237,8 @@ def test_a_second_chief_on_a_port_in_use_is_refused(tmp_path, monkeypatch):
     from kt_wandb._handshake import answers
     from kt_wandb.tuners._distributed import serve_oracle
 
-    first = _oracle(tmp_path / "first", max_trials=1)
-    done = first.create_trial("worker0")
-    first.update_trial(done.trial_id, {"score": 1.0})
-    done.status = "COMPLETED"
-    first.end_trial(done)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
-    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
-    monkeypatch.setenv("KT_WANDB_WORKERS", "1")
+    first = _finished_oracle(tmp_path / "first")
+    port = _chief_address(monkeypatch, workers=1)
     chief = threading.Thread(target=serve_oracle, args=(first,), kwargs={"timeout": 30.0, "poll_s": 0.1})
     chief.start()
     try:
