@@ -28,6 +28,15 @@ ORACLE_NAMES = ("bayesian", "grid", "hyperband", "random")
 MODEL_NAMES = ("cnn", "mlp")
 
 
+class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default once: argparse's "(default: ...)", unless the help says it in words (default None)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kt-wandb", description="Tune Keras models with KerasTuner, one W&B run per trial."
@@ -36,12 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     search = commands.add_parser(
         "search",
         help="run a search (default: digits, MLP, Hyperband, W&B offline)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Defaults,
     )
     search.add_argument("--data", default="digits", help="'digits', or a .npz (x, y) or .csv file")
     search.add_argument("--label-column", default="label", help="the label's column in a .csv")
     search.add_argument("--model", choices=MODEL_NAMES, default="mlp", help="the hypermodel")
-    search.add_argument("--oracle", choices=ORACLE_NAMES, default="hyperband")
+    search.add_argument("--oracle", choices=ORACLE_NAMES, default="hyperband", help="how trials are chosen")
     search.add_argument(
         "--max-trials", type=_positive, default=None,
         help="trial budget (default: 10; Hyperband: its whole schedule)",
@@ -49,10 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--epochs", type=_positive, default=10, help="epochs a trial (Hyperband: the most a trial gets)"
     )
-    search.add_argument("--objective", default="val_accuracy")
-    search.add_argument("--seed", type=int, default=0)
-    search.add_argument("--wandb-project", default="kt-wandb")
-    search.add_argument("--wandb-mode", choices=["online", "offline", "disabled"], default="offline")
+    search.add_argument(
+        "--objective", default="val_accuracy", help="the metric to optimise (a loss is minimised, others maximised)"
+    )
+    search.add_argument("--seed", type=int, default=0, help="seeds the oracle and the data's split")
+    search.add_argument("--wandb-project", default="kt-wandb", help="the W&B project of the runs")
+    search.add_argument("--wandb-mode", choices=["online", "offline", "disabled"], default="offline",
+                        help="offline keeps the runs on disk for `wandb sync`")
     search.add_argument("--directory", default="kt_wandb_runs", help="where trials and W&B files go")
     search.add_argument("--project-name", default=None, help="the search's name (default: data-model-oracle)")
     search.add_argument(
@@ -61,14 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report",
         help="write the offline HTML comparison report of a search",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Defaults,
     )
     report.add_argument("project_dir", help="the search's folder (directory/project_name)")
     report.add_argument("-o", "--output", default=None, help="the HTML file (default: report.html in project_dir)")
     panels = commands.add_parser(
         "panels",
         help="save a W&B report with parallel-coordinates and importance panels of a synced search",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Defaults,
     )
     panels.add_argument("project_dir", help="the search's folder (directory/project_name)")
     panels.add_argument("--entity", default=None, help="W&B entity (default: the runs' own)")
@@ -78,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run a search script as KerasTuner's chief and N workers on this machine",
         description="Runs COMMAND (a search script that also runs alone) as the chief and N workers of one "
         "distributed search: kt-wandb launch --workers 4 -- python my_search.py",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Defaults,
     )
     launch.add_argument("--workers", type=_positive, required=True, help="how many workers train trials")
     launch.add_argument(

@@ -111,3 +111,15 @@ def test_a_signal_ends_the_search_with_the_shells_exit_code_and_the_run_finished
     assert "interrupted; every finished trial is kept" in err
     (run,) = read_runs(wandb_env).values()
     assert run.exit_code == 255 and run.summary["trial/status"] == "INTERRUPTED"
+
+
+def test_every_option_says_what_it_does_and_its_default_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text
+    for option, default in [("--oracle", "hyperband"), ("--objective", "val_accuracy"), ("--seed", "0"),
+                            ("--wandb-project", "kt-wandb"), ("--wandb-mode", "offline"), ("--epochs", "10")]:
+        described = text.split(f"{option} ", 2)[-1]  # the option's own entry, after the usage line
+        assert described.count("(default: ") >= 1 and f"(default: {default})" in described.split(" --")[0], option
+    assert "trial budget (default: 10; Hyperband: its whole schedule)" in text

@@ -11,6 +11,7 @@ MODULES = [
     "kt_wandb.tuners._tuner",
     "kt_wandb.tuners._logger",
     "kt_wandb.tuners._memory",
+    "kt_wandb.tuners._signals",
     "kt_wandb._records",
     "kt_wandb.models._mlp",
     "kt_wandb.models._cnn",

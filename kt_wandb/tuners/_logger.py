@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 from collections.abc import Mapping
 from typing import Any
 
 import keras
 import numpy as np
+
+from kt_wandb._log import logger
 
 __all__ = ["WandbEpochLogger"]
 
@@ -122,10 +123,8 @@ class WandbEpochLogger(keras.callbacks.Callback):
     def _failed(self, exc: Exception) -> None:
         """W&B failed (its service died, say): log nothing more to this run, and say so."""
         self._active = None
-        print(
-            f"kt-wandb: W&B stopped taking this run's metrics ({type(exc).__name__}: {exc}); training goes "
-            f"on without them.",
-            file=sys.stderr,
+        logger.warning(
+            f"W&B stopped taking this run's metrics ({type(exc).__name__}: {exc}); training goes on without them."
         )
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:

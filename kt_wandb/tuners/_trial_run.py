@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from kt_wandb._log import logger
 from kt_wandb._records import RUN_RECORD, write_json
 
 __all__ = ["OnceNotice", "TrialRun", "WandbSession", "previous_attempts"]
 
 
 class OnceNotice:
-    """Tells the user of W&B trouble on stderr, once per search: one line, not one per trial."""
+    """Tells the user of W&B trouble once per search (the `kt_wandb` logger, on stderr): one line, not one per trial."""
 
     def __init__(self) -> None:
         self.said = False
@@ -26,7 +26,7 @@ class OnceNotice:
     def __call__(self, message: str) -> None:
         if not self.said:
             self.said = True
-            print(f"kt-wandb: {message}", file=sys.stderr)
+            logger.warning(message)
 
 
 def _problem(exc: BaseException) -> str:

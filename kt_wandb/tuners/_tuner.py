@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import sys
 import tempfile
 import warnings
 import zlib
@@ -20,6 +19,7 @@ from keras_tuner.src.engine.objective import MultiObjective
 from keras_tuner.src.engine.trial import Trial, TrialStatus
 from keras_tuner.src.utils import load_json
 
+from kt_wandb._log import logger
 from kt_wandb._records import config_key
 from kt_wandb.tuners import _service
 from kt_wandb.tuners._checks import check_fit_arguments, check_tuner_arguments, check_wandb_arguments
@@ -254,7 +254,6 @@ class WandbTuner(kt.Tuner):
         >>> tuner = WandbTuner(build_model, objective="val_loss", oracle="random",
         ...                    max_trials=2, wandb_mode="disabled",
         ...                    directory=tempfile.mkdtemp(), project_name="demo")
-        kt-wandb: W&B mode 'disabled' (from wandb_mode); ...
         >>> tuner.search(np.ones((16, 4)), np.ones(16), epochs=1,
         ...              validation_split=0.25, verbose=0)
         >>> len(tuner.oracle.trials)
@@ -333,16 +332,17 @@ class WandbTuner(kt.Tuner):
         self._trial_run: TrialRun | None = None
         self._session = self._new_session()
         self._cv: CrossValidation | None = None
+        self._verbose = True  # search(verbose=...)'s, for the search's closing lines
         if mode != "disabled" and self.role != "chief":  # the first trial needn't wait for wandb's service
             _service.start_in_background()
         where = os.path.join(self._init_kwargs["dir"], "wandb")
-        print(f"kt-wandb: {reason}; runs of search {self.wandb_group!r} go to {where}.")
+        logger.info(f"{reason}; runs of search {self.wandb_group!r} go to {where}.")
         names = [n for n in self._local_oracle.hyperparameters.values if not n.startswith(_INTERNAL_PREFIX)]
         renamed = [f"{n!r} as {config_key(n)!r}" for n in names if config_key(n) != n]
         if renamed and mode != "disabled":
-            print(f"kt-wandb: W&B can't take {len(renamed)} hyperparameter name(s) as config keys as they are; "
-                  f"logged {', '.join(renamed)} (each run's summary maps them back under trial/hp_names; "
-                  f"kt_wandb.analysis.hyperparameter_name undoes it).")
+            logger.warning(f"W&B can't take {len(renamed)} hyperparameter name(s) as config keys as they are; "
+                           f"logged {', '.join(renamed)} (each run's summary maps them back under trial/hp_names; "
+                           f"kt_wandb.analysis.hyperparameter_name undoes it).")
 
     # -- the W&B run of the current trial ---------------------------------------------
 
@@ -545,6 +545,7 @@ class WandbTuner(kt.Tuner):
         is dropped and its trial given to another worker.
         """
         check_fit_arguments(fit_args, fit_kwargs)
+        self._verbose = fit_kwargs.get("verbose", 1) not in (0, False)  # Keras's "auto" and 1, 2 print
         cv = fit_kwargs.pop("cv", None)
         if cv is not None:  # checked, and split into folds, before any training
             self._cv, fit_args, fit_kwargs = plan_cross_validation(
@@ -610,8 +611,8 @@ class WandbTuner(kt.Tuner):
         try:
             self._local_oracle.reload()
         except Exception as exc:  # e.g. another host's directory: keep asking the chief
-            print(f"kt-wandb: worker {self.worker_id} could not read the finished search in "
-                  f"{self.project_dir} ({type(exc).__name__}: {exc}).", file=sys.stderr)
+            logger.warning(f"worker {self.worker_id} could not read the finished search in {self.project_dir} "
+                           f"({type(exc).__name__}: {exc}).")
             return
         # Kept after search(): the chief has ended by then, so a later search() of this worker reads the finished
         # search (and ends at once) rather than waiting an hour on a chief that is gone.
@@ -626,17 +627,22 @@ class WandbTuner(kt.Tuner):
             write_experiment(self.tensorboard_dir, self.oracle.hyperparameters, self.oracle.objective.name, metrics)
         if not self.wandb_panels or self.wandb_mode == "disabled" or not self.oracle.trials:
             return
+        # Summaries follow `verbose`, as KerasTuner's own do (verbose=0: nothing on stdout); trouble is a notice.
         if self.wandb_mode == "offline":
-            print(f"kt-wandb: after `wandb sync`, add the comparison panels in W&B with: "
-                  f"kt-wandb panels {self.project_dir}")
+            if self._verbose:
+                print(f"kt-wandb: after `wandb sync`, add the comparison panels in W&B with: "
+                      f"kt-wandb panels {self.project_dir}")
             return
         from kt_wandb.analysis import publish_panels
 
         try:
-            print(f"kt-wandb: comparison panels in W&B: {publish_panels(self.project_dir)}")
+            url = publish_panels(self.project_dir)
         except Exception as exc:  # the search is done; the panels can be made later
-            print(f"kt-wandb: could not save the W&B panels ({type(exc).__name__}: {exc}); "
-                  f"retry with: kt-wandb panels {self.project_dir}", file=sys.stderr)
+            logger.warning(f"could not save the W&B panels ({type(exc).__name__}: {exc}); "
+                           f"retry with: kt-wandb panels {self.project_dir}")
+            return
+        if self._verbose:
+            print(f"kt-wandb: comparison panels in W&B: {url}")
 
     def results_frame(self) -> pd.DataFrame:
         """The trials as a pandas DataFrame, one row per trial; see `kt_wandb.analysis.results_frame`."""

@@ -23,7 +23,7 @@ def build(hp):
 def search(tmp_path, digits, capsys):
     tuner = WandbTuner(build, objective="val_loss", max_trials=2, seed=0, wandb_project="panels-test",
                        directory=str(tmp_path), project_name="panels")
-    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=1)  # the closing hint follows verbose
     return tuner, capsys.readouterr().out
 
 

@@ -177,7 +177,7 @@ def test_hyperparameter_names_wandb_cannot_take_are_logged_reversibly(tmp_path, 
         return model
 
     tuner = tuner_for(tmp_path, build, max_trials=2)
-    said = capsys.readouterr().out
+    said = capsys.readouterr().err
     assert said.count("W&B can't take 4 hyperparameter name(s)") == 1 and "'block.units' as 'block%2Eunits'" in said
     tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
     runs = read_runs(wandb_env)

@@ -37,12 +37,45 @@ def test_an_unknown_mode_says_what_is_valid():
         resolve_mode("ofline", {})
 
 
-def test_the_tuner_says_its_mode_in_one_line(tmp_path, capsys, tiny_model):
+def test_the_tuner_says_its_mode_in_one_line_on_stderr(tmp_path, capsys, tiny_model):
     from kt_wandb import WandbTuner
 
     WandbTuner(tiny_model, objective="val_accuracy", max_trials=1, directory=str(tmp_path), project_name="p")
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("kt-wandb:")]
+    said = capsys.readouterr()
+    lines = [line for line in said.err.splitlines() if line.startswith("kt-wandb:")]
     assert len(lines) == 1 and "'offline'" in lines[0]
+    assert said.out == ""  # stdout is the user's, as with KerasTuner
+
+
+def test_verbose_0_prints_nothing_and_notices_go_through_logging(tmp_path, capsys, tiny_model, digits):
+    import logging
+
+    from kt_wandb import WandbTuner
+
+    tuner = WandbTuner(tiny_model, objective="val_accuracy", max_trials=1, directory=str(tmp_path),
+                       project_name="quiet", wandb_panels=True)
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    assert capsys.readouterr().out == ""  # KerasTuner's verbose=0 prints nothing; neither does this search
+    tuner.oracle.max_trials = 2
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=1)
+    assert f"kt-wandb panels {tuner.project_dir}" in capsys.readouterr().out  # the summary follows verbose
+
+    notices = logging.getLogger("kt_wandb")
+    caught: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = caught.append  # a handler of the user's own captures every notice
+    notices.addHandler(handler)
+    level = notices.level
+    try:
+        notices.setLevel(logging.ERROR)  # and the level silences them
+        WandbTuner(tiny_model, objective="val_accuracy", max_trials=1, directory=str(tmp_path), project_name="q2")
+        assert "kt-wandb" not in capsys.readouterr().err and caught == []
+        notices.setLevel(logging.INFO)
+        WandbTuner(tiny_model, objective="val_accuracy", max_trials=1, directory=str(tmp_path), project_name="q3")
+        assert len(caught) == 1 and "runs of search" in caught[0].getMessage()
+    finally:
+        notices.removeHandler(handler)
+        notices.setLevel(level)
 
 
 def test_run_ids_are_stable():
