@@ -234,12 +234,36 @@ def _report(tuner: Any, data: Any, seconds: float) -> None:
         print(f"W&B runs: group {tuner.wandb_group!r} in project {tuner._init_kwargs['project']!r}")
 
 
+def _import_keras_quietly() -> None:
+    """Imports Keras (and its backend) with the process's native stderr closed for the while.
+
+    TensorFlow 2.21 writes its import-time lines ("oneDNN custom operations are on", "Could not find cuda
+    drivers", "All log messages before absl::InitializeLog()") from C++ before it reads
+    TF_CPP_MIN_LOG_LEVEL. An import that fails raises as usual, once stderr is back.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras  # noqa: F401 - imported for its side effect: the backend loaded now, quietly
+    except Exception:
+        pass  # said again, with stderr back, where the command imports it
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kt-wandb` command."""
     # The progress lines are the command's output: keep wandb's and TensorFlow's chatter out.
     os.environ.setdefault("WANDB_SILENT", "true")
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ  # a user who set it wants TensorFlow's lines as they set
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = _parser().parse_args(argv)
+    if quiet and args.command in ("search", "report"):
+        _import_keras_quietly()
     try:
         command = {
             "report": _report_command, "panels": _panels_command, "search": _search, "launch": _launch_command,

@@ -123,3 +123,15 @@ def test_every_option_says_what_it_does_and_its_default_once(capsys):
         described = text.split(f"{option} ", 2)[-1]  # the option's own entry, after the usage line
         assert described.count("(default: ") >= 1 and f"(default: {default})" in described.split(" --")[0], option
     assert "trial budget (default: 10; Hyperband: its whole schedule)" in text
+
+
+def test_tensorflows_import_lines_are_kept_out_unless_asked_for(tmp_path, wandb_env):
+    env = {k: v for k, v in child_env().items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a new user's shell
+    args = [sys.executable, "-m", "kt_wandb.cli", "search", "--oracle", "random", "--max-trials", "1",
+            "--epochs", "1", "--directory", "out"]
+    result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "absl::InitializeLog" not in result.stderr and "oneDNN" not in result.stderr, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        line for line in result.stderr.splitlines() if line.startswith("kt-wandb:")
+    ]  # only the command's own notices
