@@ -8,6 +8,7 @@ toward `max_consecutive_failed_trials` (see `test_faults.py`).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import keras
@@ -44,13 +45,13 @@ def fit(tuner: kt.Tuner, digits, **kwargs: Any) -> None:
     tuner.search(*digits, validation_split=0.25, **kwargs)
 
 
-def outcome(call) -> str:
-    """What a call did: "ok", or the exception's kind (ValueError, TypeError, ...)."""
+def built(call) -> str:
+    """What building a tuner did: its objective's name, or the exception's kind."""
     try:
-        call()
+        tuner = call()
     except Exception as exc:
         return "ValueError" if isinstance(exc, ValueError) else type(exc).__name__
-    return "ok"
+    return f"objective {tuner.oracle.objective.name}"
 
 
 @pytest.mark.parametrize(
@@ -58,17 +59,21 @@ def outcome(call) -> str:
     [
         ({"hypermodel": None}, "ValueError"),
         ({"unrecognized": 3}, "ValueError"),
-        ({"objective": "val_accuracy"}, "ok"),
-        ({"max_model_size": 10}, "ok"),
+        ({"objective": 3}, "TypeError"),
+        ({"objective": None}, "objective default_objective"),
+        ({"objective": kt.Objective("score", "max")}, "objective score"),
+        ({"objective": ["val_loss", "loss"]}, "objective multi_objective"),
+        ({"max_model_size": 10}, "objective val_accuracy"),
     ],
-    ids=["no hypermodel", "unknown argument", "plain", "max_model_size"],
+    ids=["no hypermodel", "unknown argument", "objective 3", "no objective", "Objective", "two objectives",
+         "max_model_size"],
 )
 def test_construction_checks(tmp_path, tiny_model, arguments, expected):
     results = {}
     for kind in KINDS:
         args = {"hypermodel": tiny_model, **arguments}
         hypermodel = args.pop("hypermodel")
-        results[kind] = outcome(lambda kind=kind, hypermodel=hypermodel, args=args: make(
+        results[kind] = built(lambda kind=kind, hypermodel=hypermodel, args=args: make(
             kind, tmp_path / "construction", hypermodel, **args))
     assert results == {"keras_tuner": expected, "kt_wandb": expected}
 
@@ -186,3 +191,18 @@ def test_executions_per_trial_and_max_model_size(tmp_path, tiny_model, digits):
         statuses[kind] = sorted(t.status for t in tuner.oracle.trials.values())
     assert statuses["kt_wandb"] == statuses["keras_tuner"]
     assert np.all([s != "COMPLETED" for s in statuses["keras_tuner"]])
+
+
+def test_verbose_1_reports_the_trials_as_keras_tuner_does(tmp_path, tiny_model, digits, capsys):
+    said = {}
+    for kind in KINDS:
+        tuner = make(kind, tmp_path, tiny_model, seed=1)
+        capsys.readouterr()
+        fit(tuner, digits, verbose=1)
+        lines = capsys.readouterr().out.splitlines()
+        # KerasTuner's own progress: which trial, its hyperparameters, its score, the best so far (timings vary).
+        progress = [line for line in lines if line.startswith(("Trial ", "Best val_accuracy"))]
+        said[kind] = [re.sub(r"\[.*\]|[\d.]+$", "", line).strip() for line in progress]  # timings and scores vary
+    assert said["keras_tuner"] == ["Trial 1 Complete", "Best val_accuracy So Far:", "Trial 2 Complete",
+                                   "Best val_accuracy So Far:"]
+    assert said["kt_wandb"] == said["keras_tuner"]
