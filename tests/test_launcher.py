@@ -173,7 +173,7 @@ def test_a_worker_waits_for_the_chief_and_says_so_when_it_never_comes(monkeypatc
     env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
     with pytest.raises(TimeoutError, match=rf"Expected the chief to serve the oracle on 127.0.0.1:{port}.*To fix"):
         wait_for_chief(env, timeout_s=1.0, notice_after_s=0.3)
-    assert f"waiting for the chief to serve the oracle on 127.0.0.1:{port}" in capsys.readouterr().out
+    assert f"waiting for the chief to serve the oracle on 127.0.0.1:{port}" in capsys.readouterr().err
     with socket.create_server(("127.0.0.1", port)):
         assert wait_for_chief(env, timeout_s=5.0) < 1.0
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -22,6 +21,7 @@ from concurrent import futures
 from typing import Any
 
 from kt_wandb._handshake import SERVING_LINE, WORKERS_ENV, answers
+from kt_wandb._log import logger
 
 __all__ = [
     "HEARTBEAT_TIMEOUT_ENV",
@@ -110,7 +110,7 @@ def wait_for_chief(
             )
         if not told and waited >= notice_after_s:
             told = True
-            print(f"kt-wandb: worker waiting for the chief to serve the oracle on {host}:{port}.", flush=True)
+            logger.warning(f"worker waiting for the chief to serve the oracle on {host}:{port}.")
         time.sleep(0.1)
 
 
@@ -238,8 +238,8 @@ def _servicer_class() -> type:
             with holding(self.oracle):
                 self.heard_of_trial(trial_id)
                 if take_back_late_result(self.oracle, trial_id):
-                    print(f"kt-wandb: trial {trial_id} ended after its worker was dropped as silent; its result is "
-                          f"kept and the trial is not run again.", file=sys.stderr, flush=True)
+                    logger.warning(f"trial {trial_id} ended after its worker was dropped as silent; its result is "
+                                   f"kept and the trial is not run again.")
                 return super().EndTrial(request, context)
 
         def GetTrial(self, request: Any, context: Any) -> Any:  # also the workers' heartbeat
@@ -305,8 +305,7 @@ def serve_oracle(oracle: Any, *, timeout: float | None = None, poll_s: float = 0
             for tuner_id, trial_id in dropped:
                 servicer.done.add(tuner_id)
                 what = f"; trial {trial_id} goes back to the queue" if trial_id else ""
-                print(f"kt-wandb: worker {tuner_id} silent for over {timeout:g} s, dropped{what}.",
-                      file=sys.stderr, flush=True)
+                logger.warning(f"worker {tuner_id} silent for over {timeout:g} s, dropped{what}.")
             with holding(oracle):
                 ended = servicer.stop_triggered and exit_chief(oracle)
             if not ended:
@@ -317,8 +316,8 @@ def serve_oracle(oracle: Any, *, timeout: float | None = None, poll_s: float = 0
                 break
             finished_at = finished_at or time.monotonic()
             if time.monotonic() - finished_at > timeout:
-                print(f"kt-wandb: {expected - len(servicer.done)} of {expected} worker(s) never asked for a trial "
-                      f"in {timeout:g} s after the last one; the chief ends.", file=sys.stderr, flush=True)
+                logger.warning(f"{expected - len(servicer.done)} of {expected} worker(s) never asked for a trial "
+                               f"in {timeout:g} s after the last one; the chief ends.")
                 break
     finally:
         server.stop(grace=1)
