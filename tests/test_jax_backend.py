@@ -39,7 +39,7 @@ SCRIPT = textwrap.dedent(
 
 
 def alone_id(out: str) -> str:
-    """The search id of the script's first, W&B-only search, from its first line."""
+    """The search id of the script's first, W&B-only search, from its notice on stderr."""
     return out.split("runs of search 'jax-wandb-only-", 1)[1].split("'", 1)[0]
 
 
@@ -58,7 +58,7 @@ def test_a_search_under_jax_logs_every_trial(tmp_path, wandb_env):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "NO TENSORFLOW" in result.stdout, result.stdout  # the search needs no TensorFlow under JAX
-    runs = {k: r for k, r in read_runs(wandb_env).items() if not k.startswith(alone_id(result.stdout))}
+    runs = {k: r for k, r in read_runs(wandb_env).items() if not k.startswith(alone_id(result.stderr))}
     assert len(runs) == 4
     for run in runs.values():
         assert run.exit_code == 0
