@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
+import socket
+import subprocess
+import sys
+import textwrap
 
 import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
+from conftest import child_env
 from wandb_log import read_runs
 
 from kt_wandb import WandbTuner
-from kt_wandb.analysis import config_key, hyperparameter_name, panel_spec
+from kt_wandb.analysis import config_key, hyperparameter_name, panel_spec, results_frame
 
 
 def tuner_for(tmp_path, build, **kwargs):
@@ -87,22 +92,44 @@ def test_an_oversized_model_is_failed_before_training(tmp_path, wandb_env, digit
         assert run.history == []
 
 
-def test_wandb_failing_to_start_costs_no_trial_and_is_said_once(tmp_path, monkeypatch, capsys, digits, tiny_model):
-    import wandb
+STALE_SERVICE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from sklearn.datasets import load_digits
+    from kt_wandb import WandbTuner
+    from kt_wandb.models import MLPHyperModel
 
-    def no_network(*args, **kwargs):  # W&B failing in every mode, even offline: can't be made for real
-        raise wandb.errors.CommError("Network error (ConnectionError), entering retry loop")
+    x, y = load_digits(return_X_y=True)
+    tuner = WandbTuner(MLPHyperModel((64,), 10), objective="val_accuracy", oracle="random", max_trials=2, seed=0,
+                       directory=sys.argv[1], project_name="stale", wandb_mode="offline")
+    tuner.search(x[:300] / 16.0, y[:300], epochs=1, validation_split=0.25, verbose=0)
+    print("STATUSES", *[t.status for t in tuner.oracle.trials.values()])
+    """
+)
 
-    monkeypatch.setattr(wandb, "init", no_network)
-    tuner = tuner_for(tmp_path, tiny_model)
-    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
-    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED", "COMPLETED"]
-    lines = [line for line in capsys.readouterr().err.splitlines() if "W&B could not start a run" in line]
+
+def test_wandb_failing_to_start_costs_no_trial_and_is_said_once(tmp_path):
+    # W&B failing in every mode, even offline, for real: a process that inherited the token of a wandb service
+    # that has gone (WANDB_SERVICE, exported by a parent that died, a restarted notebook kernel's) can't start
+    # any run. Here the token names a closed local port.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = tmp_path / "search.py"
+    script.write_text(STALE_SERVICE_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "search")], capture_output=True, text=True, timeout=600,
+        env={**child_env(), "WANDB_SERVICE": f"3-{os.getpid()}-tcp-localhost-{port}"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "STATUSES COMPLETED COMPLETED" in result.stdout
+    lines = [line for line in result.stderr.splitlines() if "W&B could not start a run" in line]
     assert len(lines) == 1  # said once for the whole search, not once a trial
     assert lines[0].endswith("the search goes on and keeps its results in KerasTuner's records.")
-    frame = tuner.results_frame()  # the search's own records keep every trial and its curve
-    assert frame.score.notna().all() and frame.best_val_accuracy.notna().all()
-    record = json.loads((Path(tuner.get_trial_dir("0")) / "wandb_run.json").read_text())
+    project = tmp_path / "search" / "stale"
+    frame = results_frame(project)  # the search's own records keep every trial and its curve
+    assert len(frame) == 2 and frame.score.notna().all() and frame.best_val_accuracy.notna().all()
+    record = json.loads((project / "trial_0" / "wandb_run.json").read_text())
     assert record["mode"] == "failed" and record["exit_code"] == 0
 
 
