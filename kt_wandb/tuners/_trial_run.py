@@ -161,10 +161,6 @@ class TrialRun:
         self.sessions: list[Any] = []  # TensorBoard sessions still open
         self._started = time.monotonic()
 
-    @property
-    def notice(self) -> OnceNotice:
-        return self.session.notice
-
     @classmethod
     def open(
         cls,
