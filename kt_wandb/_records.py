@@ -49,9 +49,7 @@ def read_json(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         return dict(json.loads(path.read_text()))
-    except FileNotFoundError:
-        return {}
-    except ValueError:  # half-written: what it says can't be trusted
+    except (FileNotFoundError, ValueError):  # none, or half-written: what it says can't be trusted
         return {}
 
 

@@ -229,7 +229,7 @@ def _report(tuner: Any, data: Any, seconds: float) -> None:
     print(f"report: {tuner.report()}  (open it in a browser; no network needed)")
     if tuner.wandb_mode == "offline":
         print(f"W&B runs (offline): {wandb_dir}")
-        print(f"upload them with:  wandb sync {wandb_dir}/offline-run-*-{tuner.search_id}-*")
+        print(f"upload them with:  {tuner._session.sync_command()}")
     elif tuner.wandb_mode == "online":
         print(f"W&B runs: group {tuner.wandb_group!r} in project {tuner._init_kwargs['project']!r}")
 

@@ -47,7 +47,7 @@ class WandbSession:
     """
 
     def __init__(self, init_kwargs: dict[str, Any], search_id: str) -> None:
-        self.kwargs = init_kwargs  # shared with the tuner: `mode` turns offline here for the whole search
+        self.kwargs = init_kwargs  # this search's own copy: `mode` turns offline here for the rest of it
         self.search_id = search_id
         self.notice = OnceNotice()
         self._requirements_saved = False
@@ -188,8 +188,7 @@ class TrialRun:
             summary = {**summary, "trial/attempt": len(previous), "trial/previous_run": previous[-1]["run_id"]}
         os.makedirs(session.kwargs["dir"], exist_ok=True)
         user_tags = session.kwargs.get("tags") or ()
-        run = session.start(run_id, name=name, config=dict(config), tags=[*tags, *user_tags],
-                            group=session.kwargs.get("group") or group)
+        run = session.start(run_id, name=name, config=dict(config), tags=[*tags, *user_tags], group=group)
         trial_run = cls(run, record_path, cls._new_record(session, run, run_id, name, group, previous), session)
         if worker is not None:
             trial_run.record["worker"] = worker
@@ -206,7 +205,7 @@ class TrialRun:
         record: dict[str, Any] = {
             "run_id": run_id,
             "name": name,
-            "group": session.kwargs.get("group") or group,
+            "group": group,
             "project": session.kwargs.get("project"),
             "entity": session.kwargs.get("entity"),
             "mode": run.settings.mode if run is not None else "failed",
@@ -218,8 +217,6 @@ class TrialRun:
             record["path"] = run.path
             if run.settings.mode == "online":
                 record["url"] = run.url
-        if run is not None and run.disabled:
-            record["mode"] = "disabled"
         return record
 
     def call(self, what: str, method: str, *args: Any, **kwargs: Any) -> bool:
