@@ -5,15 +5,28 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["ORACLES", "WandbEpochLogger", "WandbTuner", "__version__"]
+__all__ = [
+    "ORACLES", "PRUNERS", "Curves", "MedianPruner", "Pruner", "SuccessiveHalvingPruner", "WandbEpochLogger",
+    "WandbTuner", "__version__",
+]
+_DEFERRED = frozenset(__all__) - {"__version__"}
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from kt_wandb.tuners import ORACLES, WandbEpochLogger, WandbTuner
+    from kt_wandb.tuners import (
+        ORACLES,
+        PRUNERS,
+        Curves,
+        MedianPruner,
+        Pruner,
+        SuccessiveHalvingPruner,
+        WandbEpochLogger,
+        WandbTuner,
+    )
 
 
 def __getattr__(name: str) -> Any:
     # Deferred, so that `kt-wandb --help` and `kt_wandb.data` need not import Keras.
-    if name in ("ORACLES", "WandbEpochLogger", "WandbTuner"):
+    if name in _DEFERRED:
         return getattr(importlib.import_module("kt_wandb.tuners"), name)
     raise AttributeError(f"module 'kt_wandb' has no attribute {name!r}")

@@ -9,12 +9,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["IDENTITY_FILE", "RUN_RECORD", "config_key", "hyperparameter_name", "read_json", "write_json"]
+__all__ = [
+    "IDENTITY_FILE", "PANELS_RECORD", "PRUNING_RECORD", "RUN_RECORD", "config_key", "hyperparameter_name",
+    "read_json", "write_json",
+]
 
 # In the project directory: the search's id, objective, direction and oracle.
 IDENTITY_FILE = "kt_wandb.json"
 # In each trial's directory: the trial's W&B run (id, local folder, exit code), duration and execution scores.
 RUN_RECORD = "wandb_run.json"
+# In each trial's directory, where a pruner judged it: its curve as the pruner saw it, and where it was pruned.
+PRUNING_RECORD = "pruning.json"
+# In the project directory, once its W&B report is saved: the report (id, url, entity, project), updated in place later.
+PANELS_RECORD = "wandb_report.json"
 
 # What W&B mishandles in a config key, percent-encoded: '.' reads as nesting in its filters and panels,
 # a leading '_' marks W&B's own keys (hidden), leading and trailing '-' are stripped by the SDK, a leading

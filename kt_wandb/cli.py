@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
@@ -25,6 +26,7 @@ def _positive(text: str) -> int:
 
 # Spelled out so that `--help` needs no Keras import; a test keeps them in step with the registries.
 ORACLE_NAMES = ("bayesian", "grid", "hyperband", "random")
+PRUNER_NAMES = ("asha", "median")
 MODEL_NAMES = ("cnn", "mlp")
 
 
@@ -50,7 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--data", default="digits", help="'digits', or a .npz (x, y) or .csv file")
     search.add_argument("--label-column", default="label", help="the label's column in a .csv")
     search.add_argument("--model", choices=MODEL_NAMES, default="mlp", help="the hypermodel")
-    search.add_argument("--oracle", choices=ORACLE_NAMES, default="hyperband", help="how trials are chosen")
+    search.add_argument(
+        "--oracle", choices=ORACLE_NAMES, default=None,
+        help="how trials are chosen (default: hyperband; random with --pruner)",
+    )
     search.add_argument(
         "--max-trials", type=_positive, default=None,
         help="trial budget (default: 10; Hyperband: its whole schedule)",
@@ -60,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--objective", default="val_accuracy", help="the metric to optimise (a loss is minimised, others maximised)"
+    )
+    search.add_argument(
+        "--pruner", choices=PRUNER_NAMES, default=None,
+        help="stop hopeless trials early (not with hyperband, which does already; default: none)",
     )
     search.add_argument("--seed", type=int, default=0, help="seeds the oracle and the data's split")
     search.add_argument("--wandb-project", default="kt-wandb", help="the W&B project of the runs")
@@ -140,6 +149,7 @@ def _report_command(args: argparse.Namespace) -> int:
 def _progress_tuner(**kwargs: Any) -> Any:
     """A `WandbTuner` that prints one line as each trial ends."""
     from kt_wandb import WandbTuner
+    from kt_wandb._records import RUN_RECORD, read_json
     from kt_wandb.tuners import planned_trials
 
     class ProgressTuner(WandbTuner):
@@ -161,6 +171,9 @@ def _progress_tuner(**kwargs: Any) -> Any:
                 count = f"{finished}/{self.total}" if self.total else str(finished)
             name = self.oracle.objective.name
             score = f"{name}={done.score:.4f}" if done.score is not None else done.status.lower()
+            pruned = read_json(Path(self.get_trial_dir(trial.trial_id)) / RUN_RECORD).get("pruned")
+            if pruned is not None:
+                score += f" (pruned after epoch {pruned['epoch']})"
             best = self.oracle.get_best_trials(1)
             best_text = f"best={best[0].score:.4f}" if best and best[0].score is not None else ""
             seconds = time.monotonic() - self._started
@@ -179,6 +192,8 @@ def _search(args: argparse.Namespace) -> int:
     if args.model == "cnn":
         data = data.as_images()
     hypermodel = HYPERMODELS[args.model](data.x_train.shape[1:], data.num_classes)
+    if args.oracle is None:
+        args.oracle = "random" if args.pruner else "hyperband"
     oracle_args: dict[str, Any] = {"seed": args.seed}
     if args.oracle == "hyperband":
         oracle_args.update(max_epochs=args.epochs, factor=3)
@@ -196,10 +211,12 @@ def _search(args: argparse.Namespace) -> int:
         directory=args.directory,
         project_name=project_name,
         overwrite=args.overwrite,
+        pruner=args.pruner,
         **oracle_args,
     )
+    pruning = f", pruner {args.pruner}" if args.pruner else ""
     print(f"searching {data.name} ({len(data.x_train)} training examples) with {args.model}, "
-          f"{args.oracle}, {tuner.total or '?'} trials")
+          f"{args.oracle}{pruning}, {tuner.total or '?'} trials")
     started = time.monotonic()
     tuner.search(data.x_train, data.y_train, epochs=args.epochs, validation_split=0.2, verbose=0)
     if tuner.role == "worker":  # the chief reports on the whole search

@@ -50,6 +50,19 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# The hypermodel `build` and the data `x`, `y` of the searches tests run in a child process, for their scripts.
+CHILD_SEARCH = """
+def build(hp):
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 64, step=8)),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+digits = load_digits()
+x, y = digits.data[:300] / 16.0, digits.target[:300]
+"""
+
+
 @pytest.fixture(scope="session")
 def digits() -> tuple[np.ndarray, np.ndarray]:
     """300 of scikit-learn's bundled digits: flat float features, integer labels."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -45,6 +46,25 @@ def test_search_with_a_small_budget(tmp_path, wandb_env):
     assert "test accuracy" in result.stdout
 
 
+def test_search_with_a_pruner_reports_every_epoch_and_marks_what_it_stopped(tmp_path, wandb_env):
+    result = run_cli("search", "--pruner", "asha", "--max-trials", "5", "--epochs", "3", "--directory", "out",
+                     "--project-name", "s", cwd=tmp_path)
+    project = tmp_path / "out" / "s"
+    check_search(result, wandb_env, project)
+    assert "with mlp, random, pruner asha, 5 trials" in result.stdout  # --pruner picks random over hyperband
+    decisions = {p.parent.name.removeprefix("trial_"): json.loads(p.read_text())
+                 for p in project.glob("trial_*/pruning.json")}
+    assert len(decisions) == 5 and all(d["curves"]["0"] for d in decisions.values())  # the oracle saw each epoch
+    runs = {run.name.removeprefix("trial-"): run for run in read_runs(wandb_env).values()}
+    for trial_id, decision in decisions.items():
+        line = re.search(rf"^trial .*\[{trial_id}\].*$", result.stdout, flags=re.M).group(0)
+        if decision["pruned"]:
+            assert f"(pruned after epoch {decision['pruned'][1]})" in line and "pruned" in runs[trial_id].tags
+        else:
+            assert "pruned" not in line and "pruned" not in runs[trial_id].tags
+    assert decisions[min(decisions)]["pruned"] is None  # the first to reach each rung is the best there
+
+
 @pytest.mark.slow
 def test_default_search_runs_as_the_readme_says(tmp_path, monkeypatch, wandb_env):
     # As a new user runs it: no WANDB_DIR, so the runs land beside the trials.
@@ -66,11 +86,12 @@ def test_bad_input_is_one_clear_line(capsys, tmp_path):
 
 
 def test_the_commands_choices_are_the_registries():
-    from kt_wandb.cli import MODEL_NAMES, ORACLE_NAMES
+    from kt_wandb.cli import MODEL_NAMES, ORACLE_NAMES, PRUNER_NAMES
     from kt_wandb.models import HYPERMODELS
-    from kt_wandb.tuners import ORACLES
+    from kt_wandb.tuners import ORACLES, PRUNERS
 
     assert ORACLE_NAMES == tuple(sorted(ORACLES))
+    assert PRUNER_NAMES == tuple(sorted(PRUNERS))
     assert MODEL_NAMES == tuple(sorted(HYPERMODELS))
 
 
@@ -118,11 +139,12 @@ def test_every_option_says_what_it_does_and_its_default_once(capsys):
         main(["search", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: None)" not in text
-    for option, default in [("--oracle", "hyperband"), ("--objective", "val_accuracy"), ("--seed", "0"),
+    for option, default in [("--objective", "val_accuracy"), ("--seed", "0"),
                             ("--wandb-project", "kt-wandb"), ("--wandb-mode", "offline"), ("--epochs", "10")]:
         described = text.split(f"{option} ", 2)[-1]  # the option's own entry, after the usage line
         assert described.count("(default: ") >= 1 and f"(default: {default})" in described.split(" --")[0], option
     assert "trial budget (default: 10; Hyperband: its whole schedule)" in text
+    assert "how trials are chosen (default: hyperband; random with --pruner)" in text
 
 
 def test_tensorflows_import_lines_are_kept_out_unless_asked_for(tmp_path, wandb_env):

@@ -12,6 +12,7 @@ MODULES = [
     "kt_wandb.tuners._logger",
     "kt_wandb.tuners._memory",
     "kt_wandb.tuners._signals",
+    "kt_wandb.tuners._pruners",
     "kt_wandb._records",
     "kt_wandb.models._mlp",
     "kt_wandb.models._cnn",

@@ -156,14 +156,16 @@ def _curve_metric(data: ReportData) -> str | None:
 def _learning_curves(data: ReportData) -> dict[str, Any]:
     metric = _curve_metric(data)
     traces = []
+    pruned = set(data.frame.loc[data.frame["status"] == "PRUNED", "trial_id"])
     if metric is not None:
         chosen = data.curves[data.curves["metric"] == metric]
         for (trial_id, execution), curve in chosen.groupby(["trial_id", "execution"], sort=True):
-            name = f"trial {trial_id}" + (f" #{execution}" if execution else "")
-            traces.append(
-                {"type": "scattergl", "mode": "lines", "opacity": 0.7, "name": _label(name),
-                 "x": curve["epoch"].tolist(), "y": curve["value"].tolist()}
-            )
+            name = f"trial {trial_id}" + (f" #{execution}" if execution else "") + (" (pruned)" * (trial_id in pruned))
+            trace = {"type": "scattergl", "mode": "lines", "opacity": 0.7, "name": _label(name),
+                     "x": curve["epoch"].tolist(), "y": curve["value"].tolist()}
+            if trial_id in pruned:  # stopped by the pruner: dashed, thinner
+                trace["line"] = {"dash": "dash", "width": 1}
+            traces.append(trace)
     layout = {
         "title": {"text": f"Learning curves: {_label(metric or 'no epochs recorded')}"},
         "xaxis": {"title": {"text": "epoch"}},
@@ -183,7 +185,7 @@ def _cell(value: Any) -> str:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _sort_key(value: Any) -> str:
@@ -207,7 +209,7 @@ def _table(data: ReportData) -> str:
     frame = data.frame
     shown = [
         c for c in frame.columns
-        if c in ("trial_id", "status", "score", "best_step", "duration_s", "error")
+        if c in ("trial_id", "status", "pruned_at_epoch", "score", "best_step", "duration_s", "error")
         or c.startswith(("param_", "metric_", "execution_"))
     ]
     head = "".join(f"<th>{html.escape(c.removeprefix('param_'))}</th>" for c in shown) + "<th>W&amp;B run</th>"
@@ -288,6 +290,8 @@ def write_report(
     ]
     frame = data.frame
     completed = int((frame["status"] == "COMPLETED").sum())
+    pruned = int((frame["status"] == "PRUNED").sum())
+    counts = f"{len(frame)} trials, {completed} completed" + (f", {pruned} pruned" if pruned else "")
     scores = pd.to_numeric(frame["score"], errors="coerce")
     best = None
     if scores.notna().any():
@@ -303,7 +307,7 @@ def write_report(
 <style>{_STYLE}</style></head>
 <body>
 <h1>{html.escape(data.title)}</h1>
-<p class="summary">{len(frame)} trials, {completed} completed; objective {html.escape(data.objective)}
+<p class="summary">{counts}; objective {html.escape(data.objective)}
 ({"maximised" if data.direction == "max" else "minimised"}); {best_text}.</p>
 {parts[0]}
 {parts[1]}

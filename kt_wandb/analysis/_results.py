@@ -62,7 +62,9 @@ def results_frame(
     """The search's trials as a DataFrame, one row per trial in the order they started.
 
     Columns, in the spirit of scikit-learn's `cv_results_`:
-    `trial_id`, `status`, `error` (the last line of a failed trial's error),
+    `trial_id`, `status` (KerasTuner's, or "PRUNED" for a trial a pruner stopped, which
+    KerasTuner counts as completed), `pruned_at_epoch` where trials were pruned (the
+    0-based epoch they stopped after), `error` (the last line of a failed trial's error),
     `param_<name>` for each hyperparameter (NaN where a conditional one is absent),
     `score` (the objective as the oracle ranked it),
     `best_step`, `metric_<name>` for each metric at the best step, `best_<name>`
@@ -86,7 +88,11 @@ def results_frame(
     rows = []
     for trial in trials if trials is not None else load_trials(project_dir):
         values = trial["hyperparameters"]["values"]
+        record = trial["wandb"]
         row: dict[str, Any] = {"trial_id": trial["trial_id"], "status": trial["status"]}
+        if trial["status"] == "COMPLETED" and record.get("pruned") is not None:
+            row["status"] = "PRUNED"
+            row["pruned_at_epoch"] = record["pruned"]["epoch"]
         message = (trial.get("message") or "").strip()
         row["error"] = message.splitlines()[-1] if message else None
         row.update({f"param_{k}": v for k, v in values.items() if not k.startswith("tuner/")})
@@ -96,7 +102,6 @@ def results_frame(
             observations = tracker.get("observations") or []
             value = observations[-1]["value"][0] if observations else None
             row[f"metric_{name}"] = _number(value)
-        record = trial["wandb"]
         row.update(_best_values(record.get("history", []), trial["metrics"]["metrics"]))
         for kind in ("execution", "fold"):
             for index, score in enumerate(record.get(f"{kind}_scores", [])):
@@ -114,6 +119,8 @@ def results_frame(
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame = frame[_ordered(frame.columns)]
+    if "pruned_at_epoch" in frame:
+        frame["pruned_at_epoch"] = frame["pruned_at_epoch"].astype("Int64")
     facts = read_json(Path(project_dir) / IDENTITY_FILE)
     frame.attrs.update({k: facts[k] for k in ("objective", "direction", "oracle", "search_id") if k in facts})
     return frame
@@ -125,8 +132,8 @@ def _ordered(columns: pd.Index) -> list[str]:
     def rank(name: str) -> tuple[int, str]:
         for position, prefix in enumerate(
             (
-                "trial_id", "status", "error", "param_", "score", "best_step", "execution_", "fold_", "metric_",
-                "best_",
+                "trial_id", "status", "pruned_at_epoch", "error", "param_", "score", "best_step", "execution_", "fold_",
+                "metric_", "best_",
                 "duration_s", "worker", "wandb_",
             )
         ):

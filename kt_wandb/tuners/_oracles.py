@@ -10,6 +10,7 @@ import keras_tuner as kt
 
 __all__ = [
     "DIVERGED", "ORACLES", "UnknownArgumentError", "forgive_divergence", "make_oracle", "oracle_name", "planned_trials",
+    "resumable_grid",
 ]
 
 # How the message of a trial failed by a diverging loss begins (`WandbTuner` raises it, the oracle reads it).
@@ -132,6 +133,36 @@ def forgive_divergence(oracle: kt.Oracle) -> None:
                 )
 
     oracle._check_consecutive_failures = check_consecutive_failures
+
+
+def resumable_grid(oracle: kt.Oracle) -> None:
+    """Makes a grid oracle go on after a reload, where KerasTuner's stops with a `KeyError`.
+
+    KerasTuner's `GridSearchOracle` keeps the grid order of its trials (a linked
+    list) and the trials whose next combination is still to be found in memory
+    only, not in its state: a resumed grid search fails at its first new trial
+    (keras-tuner 1.4.8). Both are rebuilt from the reloaded trials: the trials
+    sorted by the oracle's own grid order, and every ended one queued, as
+    `end_trial` queues it (one whose next combination was tried is skipped).
+    """
+    if not isinstance(oracle, kt.oracles.GridSearchOracle):
+        return
+    reload = oracle.reload
+
+    def reload_in_grid_order() -> None:
+        import functools
+
+        from keras_tuner.src.tuners.gridsearch import LinkedList
+
+        reload()
+        values = {trial_id: trial.hyperparameters.values for trial_id, trial in oracle.trials.items()}
+        ordered = LinkedList()
+        for trial_id in sorted(values, key=functools.cmp_to_key(lambda a, b: oracle._compare(values[a], values[b]))):
+            ordered.insert(trial_id)
+        oracle._ordered_ids = ordered
+        oracle._populate_next = list(oracle.end_order)
+
+    oracle.reload = reload_in_grid_order
 
 
 def planned_trials(oracle: kt.Oracle) -> int | None:

@@ -233,6 +233,15 @@ class TrialRun:
             return False
         return True
 
+    def tag(self, tag: str) -> None:
+        """Adds `tag` to the run's tags."""
+        if self.run is None:
+            return
+        try:
+            self.run.tags = (*self.run.tags, tag)
+        except Exception as exc:
+            self.drop("tag the run", exc)
+
     def drop(self, what: str, exc: Exception) -> None:
         """W&B failed to `what`: nothing more goes to this run (said once per search)."""
         if self.run is not None:

@@ -34,8 +34,10 @@ from kt_wandb.tuners._distributed import (
     worker_id,
 )
 from kt_wandb.tuners._logger import WandbEpochLogger
-from kt_wandb.tuners._memory import TrialMemory
-from kt_wandb.tuners._oracles import DIVERGED, forgive_divergence, make_oracle, oracle_name
+from kt_wandb.tuners._memory import TrialMemory, frozen_heap
+from kt_wandb.tuners._oracles import DIVERGED, forgive_divergence, make_oracle, oracle_name, resumable_grid
+from kt_wandb.tuners._pruners import Pruner, make_pruner
+from kt_wandb.tuners._pruning import enable_pruning, report_epoch
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
 from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment
 from kt_wandb.tuners._trial_run import OnceNotice, TrialRun, WandbSession
@@ -194,6 +196,15 @@ class _TrialLogger(WandbEpochLogger):
         self.session = None
 
 
+def _check_prunable(oracle: kt.Oracle, pruner: Any) -> None:
+    if isinstance(oracle, kt.oracles.HyperbandOracle):
+        raise ValueError(
+            f"Expected no `pruner` with the Hyperband oracle, received pruner={pruner!r}. Hyperband already stops "
+            f"trials early: most of its trials train for a few epochs, and only the best go on. To fix, drop "
+            f"`pruner=`, or prune a random, Bayesian or grid search (oracle=\"random\")."
+        )
+
+
 class WandbTuner(kt.Tuner):
     """A KerasTuner `Tuner` that logs every trial as one Weights & Biases run.
 
@@ -225,6 +236,14 @@ class WandbTuner(kt.Tuner):
             search's runs (needs `kt-wandb[panels]`); offline, print the command
             that does it after `wandb sync`. None (the default): where
             `wandb-workspaces` is installed.
+        pruner: Stop hopeless trials early: "median" (`MedianPruner()`),
+            "asha" (`SuccessiveHalvingPruner()`), or a `kt_wandb.Pruner`. After
+            each epoch the objective goes to the oracle, whose pruner decides
+            (in a distributed search, the chief's, from every worker's trials).
+            A pruned trial stops training there and is completed with its best
+            score so far; its run is tagged `pruned`, with `trial/status`
+            "PRUNED" and `trial/pruned_at_epoch` in its summary. Not with
+            Hyperband, which already stops trials early.
         tensorboard_dir: Also write TensorBoard HParams here: the experiment
             (domains from the search space, the objective and the metrics)
             once per `search()`, and one HParams session per trial (and
@@ -272,6 +291,7 @@ class WandbTuner(kt.Tuner):
         wandb_kwargs: Mapping[str, Any] | None = None,
         log_best_model: bool = False,
         wandb_panels: bool | None = None,
+        pruner: str | Pruner | None = None,
         tensorboard_dir: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -293,8 +313,13 @@ class WandbTuner(kt.Tuner):
         if self.role == "chief":
             expected_workers()  # a bad KT_WANDB_WORKERS is refused now, not once the search is done
         self._seed = kwargs.get("seed")
+        self.pruner = make_pruner(pruner)
         oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
         forgive_divergence(oracle_instance)
+        resumable_grid(oracle_instance)
+        if self.pruner is not None:
+            _check_prunable(oracle_instance, pruner)
+            enable_pruning(oracle_instance, self.pruner)
         if self.role == "worker":
             # The chief owns the project directory: a worker must not wipe what the others write, nor touch it
             # before the chief has set it up (and wiped it, with overwrite=True).
@@ -332,6 +357,7 @@ class WandbTuner(kt.Tuner):
         self._trial_run: TrialRun | None = None
         self._session = self._new_session()
         self._cv: CrossValidation | None = None
+        self._part = 0  # the execution (or fold) of the trial that trains now
         self._verbose = True  # search(verbose=...)'s, for the search's closing lines
         if mode != "disabled" and self.role != "chief":  # the first trial needn't wait for wandb's service
             _service.start_in_background()
@@ -411,6 +437,7 @@ class WandbTuner(kt.Tuner):
         self._trial_run.config = config  # TensorBoard takes every name as it is
 
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
+        self._part = -1
         values = trial.hyperparameters.values
         if "tuner/epochs" in values:  # Hyperband's share of epochs for this trial
             kwargs["epochs"] = values["tuner/epochs"]
@@ -445,6 +472,8 @@ class WandbTuner(kt.Tuner):
                 results = super().run_trial(trial, *args, **kwargs)
             finally:
                 self.executions_per_trial = executions
+        if isinstance(results, list):  # the executions or folds a pruned trial skipped
+            results = [r for r in results if r is not None]
         self._check_diverged(results)
         if self._trial_run is not None and isinstance(results, list) and len(results) > 1:
             self._record_parts("fold" if cv is not None else "execution", results)
@@ -479,6 +508,9 @@ class WandbTuner(kt.Tuner):
         )
 
     def _build_and_fit_model(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
+        self._part += 1
+        if self._trial_run is not None and "pruned" in self._trial_run.record:
+            return None  # the trial stopped in an earlier execution or fold: the rest are skipped
         kwargs["callbacks"] = _without_batch_hooks(self, list(kwargs.get("callbacks") or []))
         if self._cv is None:
             return super()._build_and_fit_model(trial, *args, **kwargs)
@@ -506,6 +538,14 @@ class WandbTuner(kt.Tuner):
             with _weights_only():
                 model.load_weights(self._get_checkpoint_fname(parent))
         return model
+
+    def on_epoch_end(self, trial: Trial, model: keras.Model, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        super().on_epoch_end(trial, model, epoch, logs=logs)
+        if self.pruner is None or self._trial_run is None:
+            return
+        if report_epoch(self.oracle, trial.trial_id, self.oracle.objective, part=self._part, epoch=epoch, logs=logs):
+            self._trial_run.record["pruned"] = {"epoch": epoch, "part": self._part}
+            model.stop_training = True
 
     def load_model(self, trial: Trial) -> keras.Model:
         with _weights_only():
@@ -556,7 +596,7 @@ class WandbTuner(kt.Tuner):
             self._cv = None
             self._serve(fit_kwargs.get("verbose"))
             return
-        with self._interruptions:
+        with self._interruptions, frozen_heap():
             try:
                 if self.role == "worker":
                     self._heartbeat = Heartbeat(self.oracle, interval=min(10.0, self._heartbeat_timeout / 4))
@@ -668,6 +708,10 @@ class WandbTuner(kt.Tuner):
         done = self._scored(trial)
         completed = done.status == TrialStatus.COMPLETED
         summary: dict[str, Any] = {"trial/status": done.status if completed else TrialStatus.FAILED}
+        pruned = trial_run.record.get("pruned")
+        if completed and pruned is not None:
+            summary.update({"trial/status": "PRUNED", "trial/pruned_at_epoch": pruned["epoch"]})
+            trial_run.tag("pruned")
         if completed:
             for name in done.metrics.metrics:
                 summary[name] = done.metrics.get_last_value(name)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import keras
 import pytest
+from fake_wandb_api import FakeWandbApi
 
 from kt_wandb import WandbTuner
-from kt_wandb.analysis import PanelColumn, build_wandb_report, panel_spec
+from kt_wandb._records import PANELS_RECORD
+from kt_wandb.analysis import PanelColumn, build_wandb_report, panel_spec, publish_panels
 
 
 def build(hp):
@@ -68,3 +73,68 @@ def test_a_search_without_runs_is_refused_with_what_to_pass(tmp_path, digits):
     tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
     with pytest.raises(ValueError, match="Expected a search run by WandbTuner with W&B runs"):
         panel_spec(tuner.project_dir)
+
+
+@pytest.fixture
+def wandb_server(monkeypatch):
+    """A fake W&B API that `wandb.Api()` talks to, online, with a dummy key; after `search`, which ran offline."""
+    with FakeWandbApi(entity="team", projects=["panels-test", "elsewhere"]) as server:
+        monkeypatch.setenv("WANDB_BASE_URL", server.url)
+        monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+        monkeypatch.setenv("WANDB_MODE", "online")  # the public API refuses to work offline
+        yield server
+        assert not server.unknown, "asked the fake W&B API what it has no answer to"
+
+
+def recorded_report(tuner) -> dict:
+    return json.loads((Path(tuner.project_dir) / PANELS_RECORD).read_text())
+
+
+def test_publishing_the_panels_again_updates_the_one_report_of_the_search(search, wandb_server):
+    tuner, _ = search
+    first = publish_panels(tuner.project_dir, entity="team")
+    second = publish_panels(tuner.project_dir, entity="team")  # a notebook cell run again
+    created, updated = wandb_server.upserts
+    report_id = next(iter(wandb_server.views))
+    assert created["id"] is None and updated["id"] == report_id  # an update of that view, not a second one
+    assert list(wandb_server.views) == [report_id]
+    assert first == second == f"{wandb_server.url}/team/panels-test/reports/{first.rsplit('/', 1)[1]}"
+    assert first.endswith(f"--{report_id}")
+    assert recorded_report(tuner) == {
+        "id": report_id, "url": first, "entity": "team", "project": "panels-test",
+        "title": panel_spec(tuner.project_dir).title,
+    }
+
+
+def test_a_report_deleted_in_wandb_is_replaced_once_by_a_new_one_which_is_recorded(search, wandb_server, capsys):
+    tuner, _ = search
+    first = publish_panels(tuner.project_dir, entity="team")
+    (deleted,) = wandb_server.views
+    del wandb_server.views[deleted]  # deleted by the user in W&B
+    second = publish_panels(tuner.project_dir, entity="team")
+    (replacement,) = wandb_server.views
+    assert [u["id"] for u in wandb_server.upserts] == [None, deleted, None]  # refused, then one new report
+    assert replacement != deleted and second != first and second.endswith(f"--{replacement}")
+    assert (recorded_report(tuner)["id"], recorded_report(tuner)["url"]) == (replacement, second)
+    assert f"could not update the W&B report {deleted}" in capsys.readouterr().err
+    publish_panels(tuner.project_dir, entity="team")
+    assert wandb_server.upserts[-1]["id"] == replacement  # and it's the one updated from then on
+
+
+def test_another_wandb_project_gets_a_report_of_its_own(search, wandb_server):
+    tuner, _ = search
+    publish_panels(tuner.project_dir, entity="team")
+    elsewhere = publish_panels(tuner.project_dir, entity="team", project="elsewhere")
+    assert [(u["id"], u["projectName"]) for u in wandb_server.upserts] == [
+        (None, "panels-test"), (None, "elsewhere"),
+    ]
+    assert (recorded_report(tuner)["project"], recorded_report(tuner)["url"]) == ("elsewhere", elsewhere)
+
+
+def test_runs_logged_without_an_entity_get_their_report_in_the_logins_default_entity(search, wandb_server):
+    tuner, _ = search  # as on_search_end publishes it: no entity given, none in the run records
+    assert panel_spec(tuner.project_dir).entity is None
+    url = publish_panels(tuner.project_dir)
+    (upsert,) = wandb_server.upserts
+    assert upsert["entityName"] == "team" and "/team/panels-test/reports/" in url  # not ".../reports" under "//"
+    assert recorded_report(tuner)["entity"] == "team"

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import child_env
+from conftest import CHILD_SEARCH, child_env
 from wandb_log import read_runs
 
 SCRIPT = textwrap.dedent(
     """
-    import pathlib, sys
+    import os, pathlib, sys
     import keras
     from sklearn.datasets import load_digits
     from kt_wandb import WandbTuner
@@ -33,15 +33,10 @@ SCRIPT = textwrap.dedent(
             if MarkSecondTrial.fits == 2 and epoch == 2:
                 (root / "in-second-trial").touch()
 
-    def build(hp):
-        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 64, step=8)),
-                                  keras.layers.Dense(10, activation="softmax")])
-        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
-
-    digits = load_digits()
-    x, y = digits.data[:300] / 16.0, digits.target[:300]
-    tuner = WandbTuner(build, objective="val_accuracy", oracle="random", max_trials=3, seed=0,
+    """
+) + CHILD_SEARCH + textwrap.dedent(
+    """
+    tuner = WandbTuner(build, objective="val_accuracy", oracle=os.environ.get("ORACLE", "random"), max_trials=3, seed=0,
                        directory=str(root), project_name="crash", overwrite=(stage == "first"))
     callbacks = [MarkSecondTrial()] if stage == "first" else []
     tuner.search(x, y, epochs=400 if stage == "first" else 3, validation_split=0.25, verbose=0, callbacks=callbacks)
@@ -50,9 +45,9 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def start(script: Path, root: Path, stage: str) -> subprocess.Popen[str]:
+def start(script: Path, root: Path, stage: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(script), str(root), stage], env=child_env(),
+        [sys.executable, str(script), str(root), stage], env=child_env(**env),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -110,3 +105,27 @@ def test_a_search_killed_mid_trial_resumes_without_losing_or_duplicating(tmp_pat
     assert [a["run_id"] for a in record["previous_attempts"]] == [f"{search_id}-1"]
     assert record["previous_attempts"][0]["exit_code"] == exit_code
     assert record["previous_attempts"][0].get("unreadable", False) == (sent == signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_grid_search_killed_mid_trial_resumes_in_grid_order(tmp_path, wandb_env):
+    # KerasTuner's own grid oracle stops a resumed search with KeyError: it keeps its grid order in memory only.
+    script = tmp_path / "search.py"
+    script.write_text(SCRIPT)
+    root = tmp_path / "search"
+    root.mkdir()
+    first = start(script, root, "first", ORACLE="grid")
+    deadline = time.monotonic() + 300
+    while not (root / "in-second-trial").exists():
+        assert first.poll() is None, first.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the second trial never started"
+        time.sleep(0.1)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=120)
+    second = start(script, root, "resume", ORACLE="grid")
+    out, err = second.communicate(timeout=600)
+    assert second.returncode == 0, err[-3000:]
+    assert "DONE 3" in out
+    trials = [json.loads(p.read_text()) for p in sorted((root / "crash").glob("trial_*/trial.json"))]
+    assert [t["status"] for t in trials] == ["COMPLETED"] * 3
+    assert [t["hyperparameters"]["values"]["units"] for t in trials] == [8, 16, 24]  # the grid's first three

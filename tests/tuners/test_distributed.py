@@ -335,6 +335,28 @@ def test_a_chief_and_two_workers_run_each_trial_once_as_one_run_of_one_group(tmp
 
 
 @pytest.mark.slow
+def test_the_chief_prunes_each_workers_trials_from_every_workers_curves(tmp_path, wandb_env):
+    done = _launch(tmp_path, 6, PRUNE="1", EPOCHS="4")
+    assert done.returncode == 0, done.stdout[-4000:]
+    project = tmp_path / "search" / "search"
+    frame = results_frame(project).set_index("trial_id")
+    decisions = [json.loads(line) for line in (tmp_path / "search" / "decisions.jsonl").read_text().splitlines()]
+    assert {d["by"] for d in decisions} == {"chief"}  # the chief's oracle decides, for every worker
+    stopped = {d["trial"] for d in decisions if d["stop"]}
+    assert stopped and stopped == set(frame.index[frame.status == "PRUNED"])
+    assert f"[chief] done as chief: 6 trials, 6 completed ({len(stopped)} pruned)" in done.stdout
+    # A decision made from both workers' trials: the pruning of one worker's trial counted the other's.
+    assert any(d["stop"] and {frame.worker[t] for t in d["seen"]} == {"worker0", "worker1"} for d in decisions)
+    runs = read_runs(wandb_env)
+    for trial_id, row in frame.iterrows():
+        run = runs[row.wandb_run_id]
+        pruned = trial_id in stopped
+        assert ("pruned" in run.tags) is pruned and run.exit_code == 0
+        assert len(run.history) == (2 if pruned else 4)
+        assert run.summary["trial/status"] == ("PRUNED" if pruned else "COMPLETED")
+
+
+@pytest.mark.slow
 def test_a_worker_killed_mid_trial_loses_nothing_and_the_other_finishes_the_search(tmp_path, wandb_env):
     done = _launch(tmp_path, 6, KILL_WORKER="worker0", KT_WANDB_HEARTBEAT_TIMEOUT="5")
     assert done.returncode == 128 + 9, done.stdout[-4000:]  # the launcher reports the failed worker

@@ -1,5 +1,5 @@
 """A search with two objectives (KerasTuner's `MultiObjective`) through every feature: W&B, table, report,
-TensorBoard HParams and cross-validation."""
+TensorBoard HParams, cross-validation and pruning."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import keras_tuner as kt
 import pytest
-from test_tensorboard_grid import accumulate, scalars
+from tensorboard_events import accumulate, scalars
 from wandb_log import read_runs
 
-from kt_wandb import WandbTuner
+from kt_wandb import Pruner, WandbTuner
 
 OBJECTIVES = [kt.Objective("val_accuracy", "max"), kt.Objective("val_loss", "min")]
 
@@ -58,3 +58,29 @@ def test_two_objectives_with_cross_validation(tmp_path, wandb_env, digits, tiny_
     folds = [run.summary["fold_0/multi_objective"], run.summary["fold_1/multi_objective"]]
     assert trial.status == "COMPLETED" and sum(folds) / 2 == pytest.approx(trial.score)
     assert run.summary["cv/folds"] == 2
+
+
+class PruneSecondTrial(Pruner):
+    def __init__(self):
+        self.seen = []
+
+    def prune(self, trial_id, epoch, curves):
+        self.seen.append((trial_id, epoch, curves.values[trial_id][epoch], curves.direction))
+        return len({t for t, *_ in self.seen}) == 2
+
+
+def test_two_objectives_are_pruned_on_the_score_the_oracle_ranks(tmp_path, wandb_env, digits, tiny_model):
+    pruner = PruneSecondTrial()
+    tuner = WandbTuner(tiny_model, objective=OBJECTIVES, oracle="random", max_trials=2, seed=0, pruner=pruner,
+                       directory=str(tmp_path), project_name="two-pruned")
+    tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0)
+    runs = read_runs(wandb_env)
+    first, second = sorted(tuner.oracle.trials)
+    for trial_id, epoch, value, direction in pruner.seen:
+        row = runs[f"{tuner.search_id}-{trial_id}"].history[epoch]
+        assert value == pytest.approx(row["epoch/val_loss"] - row["epoch/val_accuracy"])  # as KerasTuner sums them
+        assert direction == "min"
+    pruned = runs[f"{tuner.search_id}-{second}"]
+    assert "pruned" in pruned.tags and len(pruned.history) == 1
+    assert pruned.summary["multi_objective"] == pytest.approx(tuner.oracle.trials[second].score)
+    assert len(runs[f"{tuner.search_id}-{first}"].history) == 2

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from tensorboard_events import accumulate, scalars
 from wandb_log import read_runs
 
 from kt_wandb import WandbTuner
@@ -24,20 +24,6 @@ def build(hp):
     )
     model.compile(hp.Choice("optimizer", ["adam", "sgd"]), "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
-
-
-def accumulate(path: Path):
-    from tensorboard.backend.event_processing import plugin_event_accumulator
-
-    accumulator = plugin_event_accumulator.EventAccumulator(str(path), size_guidance={"tensors": 0})
-    accumulator.Reload()
-    return accumulator
-
-
-def scalars(accumulator, tag):
-    from tensorboard.util import tensor_util
-
-    return [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+import weakref
 from pathlib import Path
 
 import keras
@@ -372,3 +373,42 @@ def test_a_new_search_never_takes_the_run_ids_of_an_earlier_one(tmp_path, monkey
                        r"To fix, set KT_WANDB_SEARCH_ID to a new value"):
         make_tuner(tmp_path, tiny_model, max_trials=1, overwrite=True)  # a new search under the same id
     assert sorted(read_runs(wandb_env)) == ["rerun01-0", "rerun01-1"]  # each run written once
+
+
+class HeapWatch(keras.callbacks.Callback):
+    """Notes, as each trial's training begins, the frozen count and whether the earlier trials' models are gone."""
+
+    def __init__(self):
+        super().__init__()
+        self.models, self.seen = [], []
+
+    def __deepcopy__(self, memo):  # KerasTuner copies callbacks for each execution: keep noting here
+        return self
+
+    def on_train_begin(self, logs=None):
+        import gc
+
+        self.seen.append((gc.get_freeze_count(), [ref() is None for ref in self.models]))
+        self.models.append(weakref.ref(self.model))
+
+
+def test_the_search_freezes_the_heap_it_found_and_still_collects_each_trials_models(tmp_path, digits, tiny_model):
+    import gc
+
+    watch = HeapWatch()
+    tuner = make_tuner(tmp_path, tiny_model, wandb_mode="disabled", max_trials=4)
+    search(tuner, digits, epochs=1, callbacks=[watch])
+    frozen, gone = zip(*watch.seen, strict=True)
+    assert all(count > 0 for count in frozen)  # KerasTuner's collections before each model skip what was there
+    # The trials' own models are collected as before: all but the last trial's (alive until the next trial ends,
+    # with or without the freeze) are gone as a trial starts.
+    assert [g[:-1] for g in gone] == [[], [], [True], [True, True]]
+    assert gc.get_freeze_count() == 0  # and all of it is back to the collector after the search
+
+    gc.freeze()  # a program that froze its heap itself keeps it as it is
+    try:
+        before = gc.get_freeze_count()
+        search(make_tuner(tmp_path / "again", tiny_model, wandb_mode="disabled"), digits, epochs=1)
+        assert 0 < gc.get_freeze_count() <= before  # neither unfrozen nor frozen more (frozen objects may die)
+    finally:
+        gc.unfreeze()

@@ -1,0 +1,139 @@
+"""Pruning through the oracle: each epoch's objective goes in through `update_trial`, the decision comes back.
+
+KerasTuner left the place for it: `Oracle.update_trial` returns the trial, and a
+trial whose status comes back `STOPPED` is to stop ("To signal early stopping,
+set Trial.status to STOPPED"). The tuner reports the objective after each epoch
+with `PART_KEY` among the metrics: that marks an epoch's report (and says which
+execution or fold it is), which the oracle keeps apart from the trial's results
+(so KerasTuner's own end-of-trial report, and the score, are untouched). In
+KerasTuner's distributed mode the report travels over gRPC as any
+`update_trial` does: the chief decides, from every worker's trials.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import keras_tuner as kt
+from keras_tuner.src.engine.trial import Trial, TrialStatus
+
+from kt_wandb._records import PRUNING_RECORD, read_json, write_json
+from kt_wandb.tuners._pruners import Curves, Pruner
+
+__all__ = ["PART_KEY", "PrunerError", "enable_pruning", "report_epoch"]
+
+# Among an epoch report's metrics: the execution's (or fold's) index. Never a metric of the trial.
+PART_KEY = "kt_wandb/part"
+
+
+class PrunerError(RuntimeError):
+    """The pruner raised: the trial it judged fails, the search goes on."""
+
+
+class _Pruning:
+    """The oracle's pruning state: every trial's curve per part, and the decisions made."""
+
+    def __init__(self, oracle: kt.Oracle, pruner: Pruner) -> None:
+        self.oracle = oracle
+        self.pruner = pruner
+        self.update_trial = oracle.update_trial  # the oracle's own, for the trials' results
+        self.curves: dict[int, dict[str, dict[int, float]]] | None = None  # read from disk at first use
+        self.pruned: dict[str, tuple[int, int]] = {}  # trial id -> (part, epoch)
+
+    def route(self, trial_id: str, metrics: Mapping[str, float], step: int = 0) -> Trial:
+        if PART_KEY not in metrics:
+            return self.update_trial(trial_id, metrics, step)
+        return self.report(trial_id, metrics, int(step))
+
+    def report(self, trial_id: str, metrics: Mapping[str, float], epoch: int) -> Trial:
+        """Takes an epoch's objective, decides, and answers with the trial (`STOPPED` where it is to stop)."""
+        curves = self._load()
+        trial = self.oracle.trials[trial_id]
+        part = int(metrics[PART_KEY])
+        curve = curves.setdefault(part, {}).setdefault(trial_id, {})
+        for later in [e for e in curve if e >= epoch]:  # what an earlier, crashed attempt reported
+            del curve[later]
+        value = float(self.oracle.objective.get_value({k: v for k, v in metrics.items() if k != PART_KEY}))
+        if math.isfinite(value):
+            curve[epoch] = value
+        stop = self._decide(trial_id, part, epoch, curves[part])
+        self._save(trial_id, curves)
+        if not stop:
+            return trial
+        answer = copy.copy(trial)
+        answer.status = TrialStatus.STOPPED
+        return answer
+
+    def _decide(self, trial_id: str, part: int, epoch: int, values: dict[str, dict[int, float]]) -> bool:
+        decided = self.pruned.get(trial_id)
+        if decided is not None and (part, epoch) >= decided:  # decided before a crash: kept
+            return True
+        try:
+            stop = bool(self.pruner.prune(trial_id, epoch, Curves(values, self.oracle.objective.direction)))
+        except Exception as exc:
+            raise PrunerError(
+                f"Expected the pruner {self.pruner!r} to decide on trial {trial_id} after epoch {epoch}, "
+                f"received {type(exc).__name__}: {exc}. The trial fails and the search goes on; to fix, "
+                f"correct the pruner's `prune` method."
+            ) from exc
+        if stop:
+            self.pruned[trial_id] = (part, epoch)
+        return stop
+
+    def _load(self) -> dict[int, dict[str, dict[int, float]]]:
+        """The curves and decisions so far: those the oracle's `pruning.json` files hold, at first use."""
+        if self.curves is None:
+            self.curves = {}
+            for path in sorted(Path(self.oracle._project_dir).glob(f"trial_*/{PRUNING_RECORD}")):
+                record = read_json(path)
+                trial_id = str(record.get("trial_id", path.parent.name.removeprefix("trial_")))
+                for part, curve in (record.get("curves") or {}).items():
+                    self.curves.setdefault(int(part), {})[trial_id] = {int(e): v for e, v in curve.items()}
+                if record.get("pruned"):
+                    part, epoch = record["pruned"]
+                    self.pruned[trial_id] = (int(part), int(epoch))
+        return self.curves
+
+    def _save(self, trial_id: str, curves: dict[int, dict[str, dict[int, float]]]) -> None:
+        record: dict[str, Any] = {
+            "trial_id": trial_id,
+            "curves": {str(part): values[trial_id] for part, values in curves.items() if trial_id in values},
+            "pruned": list(self.pruned[trial_id]) if trial_id in self.pruned else None,
+        }
+        write_json(Path(self.oracle._get_trial_dir(trial_id)) / PRUNING_RECORD, record)
+
+
+def enable_pruning(oracle: kt.Oracle, pruner: Pruner) -> None:
+    """Makes `oracle.update_trial` take epoch reports (metrics with `PART_KEY`) and answer with the pruner's decision.
+
+    Any other `update_trial` (a trial's result) goes to the oracle's own. In
+    a distributed search, the chief's oracle is the one that decides.
+    """
+    oracle.update_trial = _Pruning(oracle, pruner).route
+
+
+def report_epoch(
+    oracle: Any, trial_id: str, objective: kt.Objective, *, part: int, epoch: int, logs: Mapping[str, Any] | None
+) -> bool:
+    """Reports an epoch's objective to the oracle (local, or the chief's); whether the trial is to stop.
+
+    An epoch without every objective in its logs (`validation_freq` > 1) is not reported.
+    """
+    names = [o.name for o in objective.objectives] if hasattr(objective, "objectives") else [objective.name]
+    logs = logs or {}
+    if not all(name in logs for name in names):
+        return False
+    metrics = {name: float(logs[name]) for name in names}
+    metrics[PART_KEY] = float(part)
+    answer = oracle.update_trial(trial_id, metrics, step=epoch)
+    if answer.metrics.exists(PART_KEY):
+        raise kt.errors.FatalError(
+            "Expected the chief to prune, as this worker does, received its plain KerasTuner answer. To fix, "
+            "give the chief the same `pruner=` as the workers (run the same script for both, as `kt-wandb "
+            "launch` does)."
+        )
+    return bool(answer.status == TrialStatus.STOPPED)
