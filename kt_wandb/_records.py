@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 __all__ = [
     "IDENTITY_FILE", "PANELS_RECORD", "PRUNING_RECORD", "RUN_RECORD", "config_key", "hyperparameter_name",
-    "read_json", "write_json",
+    "read_json", "write_json", "write_text",
 ]
 
 # In the project directory: the search's id, objective, direction and oracle.
@@ -62,10 +62,15 @@ def read_json(path: str | Path) -> dict[str, Any]:
 
 def write_json(path: str | Path, data: Any) -> None:
     """Writes a JSON record whole or not at all: a reader, or a process killed mid-write, never leaves it torn."""
+    write_text(path, json.dumps(data, indent=2))
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Writes a file whole or not at all (a temporary file beside it, renamed over it)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=2))
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)  # atomic on POSIX and Windows, within one folder
     finally:
         tmp.unlink(missing_ok=True)

@@ -81,11 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     report = commands.add_parser(
         "report",
-        help="write the offline HTML comparison report of a search",
+        help="write the offline HTML comparison report of a search, or of several side by side",
         formatter_class=_Defaults,
     )
-    report.add_argument("project_dir", help="the search's folder (directory/project_name)")
-    report.add_argument("-o", "--output", default=None, help="the HTML file (default: report.html in project_dir)")
+    report.add_argument("project_dir", nargs="+", help="the search's folder (directory/project_name), or several")
+    report.add_argument(
+        "-o", "--output", default=None,
+        help="the HTML file (default: report.html in project_dir; several: comparison.html beside the first)",
+    )
     panels = commands.add_parser(
         "panels",
         help="save a W&B report with parallel-coordinates and importance panels of a synced search",
@@ -139,7 +142,8 @@ def _report_command(args: argparse.Namespace) -> int:
     from kt_wandb.analysis import write_report
 
     try:
-        path = write_report(args.project_dir, args.output)
+        dirs = args.project_dir
+        path = write_report(dirs[0] if len(dirs) == 1 else dirs, args.output)
     except FileNotFoundError as exc:
         raise ValueError(str(exc)) from exc
     print(f"report: {path}")
@@ -217,6 +221,8 @@ def _search(args: argparse.Namespace) -> int:
     pruning = f", pruner {args.pruner}" if args.pruner else ""
     print(f"searching {data.name} ({len(data.x_train)} training examples) with {args.model}, "
           f"{args.oracle}{pruning}, {tuner.total or '?'} trials")
+    if tuner.role is None:
+        print(f"report (follows the search; open it now): {tuner.report_path}", flush=True)
     started = time.monotonic()
     tuner.search(data.x_train, data.y_train, epochs=args.epochs, validation_split=0.2, verbose=0)
     if tuner.role == "worker":  # the chief reports on the whole search
@@ -243,7 +249,8 @@ def _report(tuner: Any, data: Any, seconds: float) -> None:
             print(f"  {key} = {value}")
     wandb_dir = os.path.join(tuner._init_kwargs["dir"], "wandb")
     print(f"trials: {tuner.project_dir}")
-    print(f"report: {tuner.report()}  (open it in a browser; no network needed)")
+    path = tuner.report_path if tuner._live is not None else tuner.report()  # the live report is final already
+    print(f"report: {path}  (open it in a browser; no network needed)")
     if tuner.wandb_mode == "offline":
         print(f"W&B runs (offline): {wandb_dir}")
         print(f"upload them with:  {tuner._session.sync_command()}")

@@ -32,6 +32,9 @@ def check_search(result: subprocess.CompletedProcess[str], runs_dir: Path, proje
     (report,) = re.findall(r"^report: (\S+)", out, flags=re.M)
     cwd = project_dir.parents[1]  # the commands run in the folder that holds --directory
     assert (cwd / report).samefile(project_dir / "report.html")
+    (live,) = re.finditer(r"^report \(follows the search; open it now\): (\S+)$", out, flags=re.M)
+    assert (cwd / live.group(1)).samefile(project_dir / "report.html")
+    assert live.start() < out.index("\ntrial ")  # said before the first trial, so it can be opened at once
     progress = re.findall(r"^trial (\d+)/(\d+)", out, flags=re.M)
     assert progress and progress[-1][0] == progress[-1][1]  # counted up to the plan
     runs = read_runs(runs_dir)

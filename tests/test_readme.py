@@ -12,12 +12,17 @@ from conftest import child_env
 from wandb_log import read_runs
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+# What tells each Python example of the README apart, in the order the tests below number them.
+EXAMPLES = ["\"tags\": [\"readme\"]", "hparam_tuning", "# my_search.py", "# pruning.py"]
 
 
 def run_example(index: int, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Runs the README's `index`-th Python example, in the order of EXAMPLES."""
     examples = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(examples) == len(EXAMPLES), "a Python example was added to the README or removed: test it here"
+    example = next(e for e in examples if EXAMPLES[index] in e)
     script = tmp_path / f"example_{index}.py"
-    script.write_text(examples[index])
+    script.write_text(example)
     result = subprocess.run(
         [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=900, env=child_env()
     )
@@ -66,3 +71,13 @@ def test_the_readme_search_script_runs_alone_and_under_the_launcher_unchanged(tm
     runs = read_runs(runs_dir)
     assert len(runs) == 6 and len({run.group for run in runs.values()}) == 1
     assert all(any(tag.startswith("worker:") for tag in run.tags) for run in runs.values())
+
+
+@pytest.mark.slow
+def test_the_readme_pruning_example_runs_unchanged(tmp_path, wandb_env):
+    result = run_example(3, tmp_path)
+    assert "pruned_at_epoch" in result.stdout
+    statuses = re.findall(r"^\d+\s+\d+\s+(COMPLETED|PRUNED)\b", result.stdout, flags=re.M)
+    assert len(statuses) == 8, result.stdout  # every trial ended, pruned or completed
+    runs = read_runs(wandb_env)
+    assert sum("pruned" in run.tags for run in runs.values()) == statuses.count("PRUNED")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kt_wandb._records import write_text
+from kt_wandb.analysis._history import (
+    AXIS_SWITCH,
+    AXIS_SWITCH_SCRIPT,
+    history_figure,
+    optimization_history,
+    searches_figure,
+)
 from kt_wandb.analysis._importance import parameter_importance
+from kt_wandb.analysis._live import live_script, new_stamp, stamp_path, write_stamp
+from kt_wandb.analysis._overview import best_row, overview_html
 from kt_wandb.analysis._results import learning_curves, load_trials, results_frame, search_space
+from kt_wandb.analysis._slices import slices, slices_figure
+from kt_wandb.analysis._table import TABLE_SCRIPT, curve_sample, table_html, table_payload
 
 __all__ = ["ReportData", "report_data", "write_report"]
 
@@ -98,7 +110,13 @@ def _dimension(name: str, values: pd.Series, config: dict[str, Any]) -> dict[str
 
 
 def _parallel_coordinates(data: ReportData) -> dict[str, Any]:
+    """One line a trial with a score; above 500 of them, the best 250 and a random 250 (drawing takes about
+    1.4 ms a line in software WebGL: 10,000 lines take 7 s)."""
     completed = data.frame[np.isfinite(pd.to_numeric(data.frame["score"], errors="coerce"))]
+    drawn, note = curve_sample(completed["trial_id"], completed.set_index("trial_id")["score"], data.direction,
+                               shown=500, best_count=250)
+    if note:
+        completed = completed[completed["trial_id"].isin(drawn)]
     params = [c for c in completed.columns if c.startswith("param_")]
     dimensions = [_dimension(c[len("param_") :], completed[c], data.space.get(c[len("param_") :], {})) for c in params]
     scores = completed["score"].astype(float)
@@ -117,7 +135,7 @@ def _parallel_coordinates(data: ReportData) -> dict[str, Any]:
         },
         "dimensions": dimensions,
     }
-    title = f"{len(completed)} completed trials (drag along an axis to filter)"
+    title = f"{note or f'{len(completed)} trials with a score'} (drag along an axis to filter)"
     return {"data": [trace], "layout": {"title": {"text": title}, "height": 480}}
 
 
@@ -146,7 +164,7 @@ def _importance_bars(data: ReportData) -> dict[str, Any]:
 
 
 def _curve_metric(data: ReportData) -> str | None:
-    metrics = set(data.curves["metric"])
+    metrics = set(data.curves["metric"].unique())
     for name in (data.objective, "val_loss", "loss"):
         if name in metrics:
             return name
@@ -154,20 +172,31 @@ def _curve_metric(data: ReportData) -> str | None:
 
 
 def _learning_curves(data: ReportData) -> dict[str, Any]:
+    """One line per trial (and execution), or per trial of a sample above `_table.CURVES_SHOWN` trials."""
     metric = _curve_metric(data)
     traces = []
+    note = ""
     pruned = set(data.frame.loc[data.frame["status"] == "PRUNED", "trial_id"])
     if metric is not None:
         chosen = data.curves[data.curves["metric"] == metric]
+        scores = data.frame.drop_duplicates("trial_id").set_index("trial_id")["score"]
+        drawn, note = curve_sample(chosen["trial_id"].unique(), scores, data.direction)
+        joins = _parent_ends(data, chosen)
+        if note:
+            chosen = chosen[chosen["trial_id"].isin(drawn)]
         for (trial_id, execution), curve in chosen.groupby(["trial_id", "execution"], sort=True):
             name = f"trial {trial_id}" + (f" #{execution}" if execution else "") + (" (pruned)" * (trial_id in pruned))
-            trace = {"type": "scattergl", "mode": "lines", "opacity": 0.7, "name": _label(name),
-                     "x": curve["epoch"].tolist(), "y": curve["value"].tolist()}
+            start = [joins[trial_id]] if trial_id in joins and not execution else []  # Hyperband: from its parent
+            # SVG, not WebGL: at most 100 trials' lines, and no WebGL context to start (0.7 s in software WebGL)
+            trace = {"type": "scatter", "mode": "lines", "opacity": 0.7, "name": _label(name),
+                     "x": [p[0] for p in start] + curve["epoch"].tolist(),
+                     "y": [p[1] for p in start] + curve["value"].tolist()}
             if trial_id in pruned:  # stopped by the pruner: dashed, thinner
                 trace["line"] = {"dash": "dash", "width": 1}
             traces.append(trace)
+    title = f"Learning curves: {_label(metric or 'no epochs recorded')}" + (f" \u2014 {note}" if note else "")
     layout = {
-        "title": {"text": f"Learning curves: {_label(metric or 'no epochs recorded')}"},
+        "title": {"text": title},
         "xaxis": {"title": {"text": "epoch"}},
         "yaxis": {"title": {"text": _label(metric or "")}},
         "height": 420,
@@ -176,68 +205,24 @@ def _learning_curves(data: ReportData) -> dict[str, Any]:
     return {"data": traces, "layout": layout}
 
 
-def _cell(value: Any) -> str:
-    if _missing(value):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return html.escape(str(value), quote=False)
-
-
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def _sort_key(value: Any) -> str:
-    """What the table sorts a cell by: the full value, empty where there is none."""
-    return "" if _missing(value) else html.escape(str(value), quote=True)
-
-
-def _run_link(row: dict[str, Any]) -> str:
-    run_id = row.get("wandb_run_id")
-    if not isinstance(run_id, str):
-        return ""
-    url = row.get("wandb_url")
-    if isinstance(url, str) and url.startswith(("https://", "http://")):
-        return f'<a href="{html.escape(url)}" target="_blank" rel="noopener">{html.escape(run_id)}</a>'
-    where = row.get("wandb_run_dir")
-    title = f' title="{html.escape(where)}"' if isinstance(where, str) else ""
-    return f"<span{title}>{html.escape(run_id)}</span>"
+def _parent_ends(data: ReportData, chosen: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """For each Hyperband trial continued from another, the parent's last (epoch, value): where its curve joins."""
+    if "continued_from" not in data.frame:
+        return {}
+    parents = data.frame.dropna(subset=["continued_from"]).set_index("trial_id")["continued_from"].astype(str)
+    first = chosen[chosen["execution"] == 0].sort_values("epoch")
+    ends = first.groupby("trial_id").tail(1).set_index("trial_id")
+    return {child: (float(ends.at[parent, "epoch"]), float(ends.at[parent, "value"]))
+            for child, parent in parents.items() if parent in ends.index}
 
 
 def _table(data: ReportData) -> str:
-    frame = data.frame
-    shown = [
-        c for c in frame.columns
-        if c in ("trial_id", "status", "pruned_at_epoch", "score", "best_step", "duration_s", "error")
-        or c.startswith(("param_", "metric_", "execution_"))
-    ]
-    head = "".join(f"<th>{html.escape(c.removeprefix('param_'))}</th>" for c in shown) + "<th>W&amp;B run</th>"
-    rows = []
-    for row in frame.to_dict("records"):
-        cells = "".join(f'<td data-value="{_sort_key(row[c])}">{_cell(row[c])}</td>' for c in shown)
-        rows.append(f"<tr>{cells}<td>{_run_link(row)}</td></tr>")
-    return f'<table id="trials"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    """The trials table: its rows as one JSON payload, which `_SORT_SCRIPT` renders a page at a time."""
+    return table_html(table_payload(data.frame))
 
 
-_SORT_SCRIPT = """
-document.querySelectorAll('#trials th').forEach(function (th, column) {
-  th.addEventListener('click', function () {
-    var body = document.querySelector('#trials tbody');
-    var rows = Array.from(body.rows);
-    var ascending = th.dataset.order !== 'asc';
-    th.dataset.order = ascending ? 'asc' : 'desc';
-    rows.sort(function (a, b) {
-      var x = a.cells[column].dataset.value, y = b.cells[column].dataset.value;
-      if ((x === '') !== (y === '')) { return x === '' ? 1 : -1; }  // missing values last, both ways
-      var nx = parseFloat(x), ny = parseFloat(y);
-      var order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
-      return ascending ? order : -order;
-    });
-    rows.forEach(function (row) { body.appendChild(row); });
-  });
-});
-"""
+_SORT_SCRIPT = TABLE_SCRIPT
+
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
@@ -246,79 +231,154 @@ th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: right; }
 th { cursor: pointer; background: #f4f4f4; position: sticky; top: 0; }
 th:hover { background: #e8e8e8; }
 .summary { color: #555; }
+.statuses { list-style: none; padding: 0; display: flex; gap: 18px; font-size: 15px; }
+.status-completed b { color: #264653; } .status-pruned b { color: #b08900; }
+.status-failed b, .status-invalid b { color: #c0392b; } .status-running b { color: #2a9d8f; }
+.best-params { columns: 3; font-size: 13px; color: #333; }
+.errors { margin: 8px 0 16px; font-size: 13px; }
+.axis-switch { font-size: 13px; color: #555; margin-top: 12px; }
+#searches td, #searches th { text-align: left; }
 """
 
 
 def write_report(
-    project_dir: str | os.PathLike[str],
+    project_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     path: str | os.PathLike[str] | None = None,
     *,
     seed: int = 0,
+    live: bool = False,
 ) -> Path:
-    """Writes the search's comparison report as one self-contained HTML file.
+    """Writes the comparison report of one search, or of several, as one self-contained HTML file.
 
-    It holds a parallel-coordinates chart (one line per completed trial, an
-    axis per hyperparameter and the objective, log axes for log-sampled
-    hyperparameters, coloured by the objective, brushable), the importance and
-    correlation bars, the learning curves and a sortable table of every trial
-    with a link to its W&B run. It needs no network to open.
+    One search: the trials by status (the failed ones' errors, the best trial
+    and its run), the optimisation history (each trial's objective in the order
+    trials ended and the best so far, by trial or by time), a
+    parallel-coordinates chart (an axis per hyperparameter and the objective,
+    log axes for log-sampled hyperparameters, brushable), a slice plot per
+    hyperparameter, the importance and correlation bars, the learning curves
+    (a Hyperband trial's joined to its parent's) and a table of every trial
+    (sortable, paged, filtered by text, status and Hyperband bracket and round)
+    with its W&B run. Several: each search's best so far against time on one
+    chart, and all their trials in one table with a `search` column. It needs
+    no network to open.
 
     Args:
-        project_dir: The search's project directory (`directory/project_name`).
-        path: Where to write; by default `report.html` in `project_dir`.
+        project_dir: The search's project directory (`directory/project_name`),
+            or a list of them.
+        path: Where to write; by default `report.html` in the project directory
+            (several: `comparison.html` beside the first).
         seed: The importance forest's seed.
+        live: Make the open page reload itself when a newer report is written
+            (a search in progress writes it so). Written without, a report
+            that was live makes its open pages reload once more, into it.
 
     Returns:
         The path written.
     """
-    data = report_data(project_dir, seed=seed)
-    target = Path(path) if path is not None else Path(project_dir) / "report.html"
-    figures = [
-        ("parcoords", _parallel_coordinates(data)),
-        ("importance", _importance_bars(data)),
-        ("curves", _learning_curves(data)),
-    ]
+    dirs = [project_dir] if isinstance(project_dir, (str, os.PathLike)) else list(project_dir)
+    if not dirs:
+        raise ValueError("Expected at least one project directory, received none. To fix, pass a search's "
+                         "project directory (directory/project_name).")
+    if len(dirs) == 1:
+        target = Path(path) if path is not None else Path(dirs[0]) / "report.html"
+        title, body = _search_body(report_data(dirs[0], seed=seed))
+    else:
+        target = Path(path) if path is not None else Path(dirs[0]).parent / "comparison.html"
+        title, body = _comparison_body(dirs)
+    stamp = new_stamp()
+    script = f"<script>{live_script(target, stamp)}</script>" if live else ""
+    document = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{html.escape(title)}: kt-wandb report</title>
+<style>{_STYLE}</style></head>
+<body>
+{body}
+<script>{_SORT_SCRIPT}</script>
+{script}
+</body></html>
+"""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text(target, document)  # whole: an open page that reloads never reads half a report
+    if live or stamp_path(target).exists():
+        write_stamp(target, stamp)
+    return target
+
+
+def _charts(figures: list[tuple[str, dict[str, Any]]]) -> list[str]:
     import plotly.io
 
     # Plain figure dicts, not validated trace by trace: a 1,000-trial report stays fast.
-    parts = [
+    return [
         plotly.io.to_html(
             figure, full_html=False, include_plotlyjs=(index == 0), div_id=name,
             config={"responsive": True}, validate=False,
         )
         for index, (name, figure) in enumerate(figures)
     ]
+
+
+def _search_body(data: ReportData) -> tuple[str, str]:
+    """One search's report: its title, and its page's body."""
     frame = data.frame
-    completed = int((frame["status"] == "COMPLETED").sum())
-    pruned = int((frame["status"] == "PRUNED").sum())
-    counts = f"{len(frame)} trials, {completed} completed" + (f", {pruned} pruned" if pruned else "")
-    scores = pd.to_numeric(frame["score"], errors="coerce")
-    best = None
-    if scores.notna().any():
-        best = frame.loc[scores.idxmax() if data.direction == "max" else scores.idxmin()]
-    best_text = (
-        f"best: trial {html.escape(str(best['trial_id']))}, {html.escape(data.objective)} = {best['score']:.6g}"
-        if best is not None else "no trial completed"
-    )
+    history = optimization_history(frame, data.direction)
+    charts = _charts([
+        ("history", history_figure(history, data.objective, data.direction)),
+        ("parcoords", _parallel_coordinates(data)),
+        ("slices", slices_figure(slices(frame, data.space), data.objective, data.direction)),
+        ("importance", _importance_bars(data)),
+        ("curves", _learning_curves(data)),
+    ])
     facts = json.dumps({k: str(v) for k, v in frame.attrs.items()})
-    document = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{html.escape(data.title)}: kt-wandb report</title>
-<style>{_STYLE}</style></head>
-<body>
-<h1>{html.escape(data.title)}</h1>
-<p class="summary">{counts}; objective {html.escape(data.objective)}
-({"maximised" if data.direction == "max" else "minimised"}); {best_text}.</p>
-{parts[0]}
-{parts[1]}
-{parts[2]}
+    direction = "maximised" if data.direction == "max" else "minimised"
+    body = f"""<h1>{html.escape(data.title)}</h1>
+<p class="summary">{len(frame)} trials; objective {html.escape(data.objective)} ({direction}).</p>
+{overview_html(frame, data.objective, data.direction)}
+{AXIS_SWITCH}
+{"".join(charts)}
+<script>{AXIS_SWITCH_SCRIPT}</script>
 <h2>Trials</h2>
 <p class="summary">Click a column to sort.</p>
 {_table(data)}
-<script type="application/json" id="search-facts">{html.escape(facts)}</script>
-<script>{_SORT_SCRIPT}</script>
-</body></html>
-"""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(document, encoding="utf-8")
-    return target
+<script type="application/json" id="search-facts">{html.escape(facts)}</script>"""
+    return data.title, body
+
+
+def _comparison_body(dirs: list[str | os.PathLike[str]]) -> tuple[str, str]:
+    """Several searches' report: their best so far against time, and every trial in one table."""
+    frames = _search_frames(dirs)
+    objectives = {(f.attrs.get("objective", "score"), f.attrs.get("direction", "max")) for f in frames.values()}
+    if len(objectives) > 1:
+        raise ValueError(
+            f"Expected searches of one objective to compare, received {sorted(objectives)} (objective, "
+            f"direction). To fix, compare the searches that optimise the same objective."
+        )
+    ((objective, direction),) = objectives
+    histories = {name: optimization_history(frame, direction) for name, frame in frames.items()}
+    rows = []
+    for name, frame in frames.items():
+        best = best_row(frame, direction)
+        best_text = f"{_format(best['score'])} (trial {html.escape(str(best['trial_id']))})" if best else "none"
+        oracle = html.escape(str(frame.attrs.get("oracle", "")))
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{oracle}</td><td>{len(frame)}</td><td>{best_text}</td></tr>")
+    combined = pd.concat([f.assign(search=name) for name, f in frames.items()], ignore_index=True)
+    title = f"{len(frames)} searches"
+    body = f"""<h1>{html.escape(title)}: {html.escape(objective)}</h1>
+<table id="searches"><thead><tr><th>search</th><th>oracle</th><th>trials</th><th>best</th></tr></thead>
+<tbody>{"".join(rows)}</tbody></table>
+{"".join(_charts([("searches-history", searches_figure(histories, objective, direction))]))}
+<h2>Trials</h2>
+<p class="summary">Click a column to sort.</p>
+{table_html(table_payload(combined))}"""
+    return title, body
+
+
+def _search_frames(dirs: list[str | os.PathLike[str]]) -> dict[str, pd.DataFrame]:
+    """Each search's results table by a name: its folder's, or its path where two folders share a name."""
+    names = [Path(d).resolve().name for d in dirs]
+    if len(set(names)) < len(names):
+        names = [str(Path(d)) for d in dirs]
+    return {name: results_frame(d) for name, d in zip(names, dirs, strict=True)}
+
+
+def _format(value: Any) -> str:
+    return f"{float(value):.6g}"

@@ -8,8 +8,10 @@ another process ran.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,9 @@ __all__ = ["learning_curves", "load_trials", "results_frame", "search_space"]
 def load_trials(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every trial of a search: KerasTuner's `trial.json` with the W&B run record as `"wandb"`.
 
+    Files unchanged since the last call are not read again (a table, then a report, or a live report after
+    each trial, read each file once): the dicts inside are shared with that cache, so copy before changing them.
+
     Raises:
         FileNotFoundError: When `project_dir` holds no trial.
     """
@@ -35,12 +40,39 @@ def load_trials(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
             f"{str(root)!r}, which has none. To fix, pass the tuner's `directory` joined with its "
             f"`project_name`, for example 'runs/digits'."
         )
-    trials = []
-    for path in paths:
-        trial = json.loads(path.read_text())
-        trial["wandb"] = read_json(path.parent / RUN_RECORD)
-        trials.append(trial)
-    return trials
+    return [{**_read_cached(path, json.loads), "wandb": _read_cached(path.parent / RUN_RECORD, _record)}
+            for path in paths]
+
+
+# What load_trials read last, by file: (mtime_ns, size, parsed). A search's files are read again only where
+# they changed, so a table then a report (or a live report after every trial) read most of them once.
+_READ: collections.OrderedDict[str, tuple[int, int, dict[str, Any]]] = collections.OrderedDict()
+_READ_LIMIT = 100_000
+
+
+def _record(text: str) -> dict[str, Any]:
+    try:
+        return dict(json.loads(text))
+    except ValueError:  # half-written by an older version: what it says can't be trusted
+        return {}
+
+
+def _read_cached(path: Path, parse: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """`parse` of the file's text, from the cache while the file is unchanged; {} where there is no file."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return {}
+    key = str(path)
+    cached = _READ.get(key)
+    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
+        _READ.move_to_end(key)
+        return cached[2]
+    parsed = parse(path.read_text())
+    _READ[key] = (stat.st_mtime_ns, stat.st_size, parsed)
+    if len(_READ) > _READ_LIMIT:
+        _READ.popitem(last=False)
+    return parsed
 
 
 def search_space(trials: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -71,7 +103,9 @@ def results_frame(
     for each metric's best epoch (by the metric's direction; with several
     executions, the mean of each execution's best),
     `execution_<i>_score` where trials ran several executions, `fold_<i>_score` and
-    `fold_std_score` where they were cross-validated (`cv=`), `duration_s`,
+    `fold_std_score` where they were cross-validated (`cv=`), `bracket`, `round` and
+    `continued_from` (the trial it continues) under Hyperband, `started` (ISO 8601,
+    UTC) and `duration_s` where the trial's run was recorded,
     `worker` where a distributed search's workers ran them, and
     `wandb_run_id`, `wandb_run_path`, `wandb_url`, `wandb_run_dir`, `wandb_exit_code`.
     `frame.attrs` holds the search's `objective`, `direction`, `oracle` and `search_id`
@@ -96,6 +130,9 @@ def results_frame(
         message = (trial.get("message") or "").strip()
         row["error"] = message.splitlines()[-1] if message else None
         row.update({f"param_{k}": v for k, v in values.items() if not k.startswith("tuner/")})
+        if "tuner/bracket" in values:  # Hyperband's: where the trial sits in its schedule, and its parent
+            row.update({"bracket": values["tuner/bracket"], "round": values.get("tuner/round"),
+                        "continued_from": values.get("tuner/trial_id")})
         row["score"] = _number(trial.get("score"))
         row["best_step"] = _number(trial.get("best_step") if trial.get("score") is not None else None)
         for name, tracker in trial["metrics"]["metrics"].items():
@@ -108,6 +145,7 @@ def results_frame(
                 row[f"{kind}_{index}_score"] = score
         if record.get("fold_scores"):
             row["fold_std_score"] = float(pd.Series(record["fold_scores"]).std(ddof=0))
+        row["started"] = record.get("started")
         row["duration_s"] = _number(record.get("duration_s"))
         if "worker" in record:
             row["worker"] = record["worker"]
@@ -132,9 +170,9 @@ def _ordered(columns: pd.Index) -> list[str]:
     def rank(name: str) -> tuple[int, str]:
         for position, prefix in enumerate(
             (
-                "trial_id", "status", "pruned_at_epoch", "error", "param_", "score", "best_step", "execution_", "fold_",
-                "metric_", "best_",
-                "duration_s", "worker", "wandb_",
+                "trial_id", "status", "pruned_at_epoch", "error", "bracket", "round", "continued_from", "param_",
+                "score", "best_step", "execution_", "fold_", "metric_", "best_", "started", "duration_s", "worker",
+                "wandb_",
             )
         ):
             if name.startswith(prefix):

@@ -7,7 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["check_fit_arguments", "check_tuner_arguments", "check_wandb_arguments", "example_count"]
+__all__ = [
+    "check_fit_arguments", "check_live_report", "check_tuner_arguments", "check_wandb_arguments", "example_count",
+]
 
 # Characters W&B refuses in a project name, and its length limit (for the suggested fix; W&B itself decides).
 _PROJECT_FORBIDDEN = re.compile(r"[/\\#?%:]")
@@ -192,3 +194,18 @@ def _check_validation_and_callbacks(kwargs: Mapping[str, Any]) -> None:
             f"Expected `callbacks` to hold keras.callbacks.Callback instances, received {wrong}. "
             f"To fix, pass instances (e.g. keras.callbacks.EarlyStopping(patience=2)), not classes or functions."
         )
+
+
+def check_live_report(live_report: Any) -> float:
+    """`WandbTuner(live_report=...)` as the share of the search's time the live report may take (0: none)."""
+    if live_report is True:
+        return 0.02
+    if live_report is False:
+        return 0.0
+    if isinstance(live_report, float) and 0 < live_report <= 1:
+        return live_report
+    raise ValueError(
+        f"Expected `live_report` to be True, False or a share of the search's time between 0 and 1, received "
+        f"{live_report!r}. To fix, pass `live_report=True` (at most 2 % of the search's time spent writing it), "
+        f"`False`, or a share such as 0.05."
+    )

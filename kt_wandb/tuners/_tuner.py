@@ -22,7 +22,12 @@ from keras_tuner.src.utils import load_json
 from kt_wandb._log import logger
 from kt_wandb._records import config_key
 from kt_wandb.tuners import _service
-from kt_wandb.tuners._checks import check_fit_arguments, check_tuner_arguments, check_wandb_arguments
+from kt_wandb.tuners._checks import (
+    check_fit_arguments,
+    check_live_report,
+    check_tuner_arguments,
+    check_wandb_arguments,
+)
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
 from kt_wandb.tuners._distributed import (
     Heartbeat,
@@ -33,6 +38,7 @@ from kt_wandb.tuners._distributed import (
     wait_for_chief,
     worker_id,
 )
+from kt_wandb.tuners._live import LiveReport
 from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._memory import TrialMemory, frozen_heap
 from kt_wandb.tuners._oracles import DIVERGED, forgive_divergence, make_oracle, oracle_name, resumable_grid
@@ -244,6 +250,13 @@ class WandbTuner(kt.Tuner):
             score so far; its run is tagged `pruned`, with `trial/status`
             "PRUNED" and `trial/pruned_at_epoch` in its summary. Not with
             Hyperband, which already stops trials early.
+        live_report: Keep the offline report (`report.html` in the project
+            directory) up to date while the search runs: written as the
+            search starts, after trials end (as long as writing it takes at
+            most 2 % of the search's time; a float sets another share), and at
+            its end. An open page reloads itself when a newer one exists, and
+            stops once the search has ended. In a distributed search, not
+            written (`kt-wandb report` writes it). False: only `report()`.
         tensorboard_dir: Also write TensorBoard HParams here: the experiment
             (domains from the search space, the objective and the metrics)
             once per `search()`, and one HParams session per trial (and
@@ -292,6 +305,7 @@ class WandbTuner(kt.Tuner):
         log_best_model: bool = False,
         wandb_panels: bool | None = None,
         pruner: str | Pruner | None = None,
+        live_report: bool | float = True,
         tensorboard_dir: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -306,6 +320,7 @@ class WandbTuner(kt.Tuner):
         check_wandb_arguments(wandb_entity=wandb_entity, wandb_kwargs=wandb_kwargs, log_best_model=log_best_model,
                               wandb_panels=wandb_panels, tensorboard_dir=tensorboard_dir)
         mode, reason = resolve_mode(wandb_mode)
+        self._live_share = check_live_report(live_report)
         check_tuner_arguments(kwargs, wandb_project=wandb_project, wandb_mode=mode)
         self.role = role()
         self.worker_id = worker_id() if self.role == "worker" else None
@@ -358,6 +373,7 @@ class WandbTuner(kt.Tuner):
         self._session = self._new_session()
         self._cv: CrossValidation | None = None
         self._part = 0  # the execution (or fold) of the trial that trains now
+        self._live: LiveReport | None = None  # the report written while a search runs
         self._verbose = True  # search(verbose=...)'s, for the search's closing lines
         if mode != "disabled" and self.role != "chief":  # the first trial needn't wait for wandb's service
             _service.start_in_background()
@@ -384,6 +400,18 @@ class WandbTuner(kt.Tuner):
     def on_search_begin(self) -> None:
         super().on_search_begin()
         self._session = self._new_session()
+        self._live = None
+        if self._live_share and self.role is None:
+            self._live = LiveReport(self.project_dir, share=self._live_share, seed=self._report_seed())
+            self._live.begin()
+
+    @property
+    def report_path(self) -> str:
+        """Where `report()` and the live report write the offline report."""
+        return os.path.join(self.project_dir, "report.html")
+
+    def _report_seed(self) -> int:
+        return int(getattr(self.oracle, "seed", None) or 0)
 
     @property
     def wandb_run(self) -> Any:
@@ -564,6 +592,8 @@ class WandbTuner(kt.Tuner):
                 if self._heartbeat is not None:
                     self._heartbeat.trial_id = None
                 self._memory.release()  # the trial's models are done with: what they left in the backend goes
+        if self._live is not None:
+            self._live.trial_ended()
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
         """Runs the search; see `keras_tuner.Tuner.search`.
@@ -660,6 +690,8 @@ class WandbTuner(kt.Tuner):
 
     def on_search_end(self) -> None:
         super().on_search_end()
+        if self._live is not None:
+            self._live.end()
         if self.role == "worker":  # the chief writes the search's own files and panels
             return
         if self.tensorboard_dir is not None:
@@ -697,7 +729,7 @@ class WandbTuner(kt.Tuner):
         """
         from kt_wandb.analysis import write_report
 
-        return str(write_report(self.project_dir, path, seed=getattr(self.oracle, "seed", None) or 0))
+        return str(write_report(self.project_dir, path, seed=self._report_seed()))
 
     # -- helpers ------------------------------------------------------------------------
 

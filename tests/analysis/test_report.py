@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import isolate_wandb
+from conftest import child_env, isolate_wandb
 
 from kt_wandb import WandbTuner
 from kt_wandb.analysis import write_report
@@ -75,7 +75,13 @@ def test_the_report_renders_every_trial_and_runs_nothing_injected(report):
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(path.as_uri())
-            page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === 3")
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === 5")
+            history = page.evaluate(HISTORY)
+            slices = page.evaluate("document.getElementById('slices')._fullData.map(t => t.x.length)")
+            page.click("#history-axis button[data-axis=time]")
+            by_time = page.evaluate(BEST_LINE)
+            page.click("#history-axis button[data-axis=number]")
+            by_number = page.evaluate(BEST_LINE)
             lines = page.evaluate("document.getElementById('parcoords')._fullData[0]._length")
             axes = page.evaluate("document.querySelectorAll('#parcoords .axis-title').length")
             bars = page.evaluate("document.getElementById('importance')._fullData[0]._length")
@@ -94,6 +100,13 @@ def test_the_report_renders_every_trial_and_runs_nothing_injected(report):
         finally:
             browser.close()
     assert errors == []
+    assert history["completed"] == len(completed) and history["failed (no score)"] == 1  # failed: no zero
+    best = history["best"]
+    assert len(best) == len(trials) and best == sorted(best)  # monotone in the objective's direction (max)
+    assert best[-1] == pytest.approx(max(t.score for t in completed), rel=1e-5)  # drawn to 6 digits
+    assert slices == [len(completed), len(completed)]  # tag and units, a point per trial with a score
+    assert by_time[0] == by_time[1] and by_time[0] == sorted(by_time[0])  # seconds, as the trials ended
+    assert by_number[0] == list(range(1, len(trials) + 1))
     assert lines == len(completed)  # one line per completed trial
     assert axes == 3  # tag, units and the objective
     assert bars == 3  # tag=..., tag=..., units
@@ -104,6 +117,21 @@ def test_the_report_renders_every_trial_and_runs_nothing_injected(report):
     # Sorting by score, both ways: the failed trial has none and stays last.
     assert float(descending) == pytest.approx(scores[-1])
     assert float(ascending) == pytest.approx(scores[0])
+
+# The history's best-so-far line: its x, and the seconds each of its points ended at.
+BEST_LINE = """(() => {
+  const line = document.getElementById('history').data.find(t => t.name === 'best so far');
+  return [Array.from(line.x), Array.from(line.customdata)];
+})()"""
+# The history chart's points by trace name, and its best-so-far line's values.
+HISTORY = """(() => {
+  const out = {};
+  for (const t of document.getElementById('history')._fullData) {
+    if (t.name === 'best so far') { out.best = Array.from(t.y); } else { out[t.name] = t.x.length; }
+  }
+  return out;
+})()"""
+
 
 def test_the_report_is_self_contained_and_escapes_what_it_shows(report):
     path, _ = report
@@ -137,3 +165,127 @@ def test_kt_wandb_report_command(report, tmp_path, capsys):
 def test_write_report_to_a_path(report, tmp_path):
     _, tuner = report
     assert write_report(tuner.project_dir, tmp_path / "x" / "y.html").exists()
+
+
+def open_page(browser, path: Path, charts: int):
+    page = browser.new_page(viewport={"width": 1300, "height": 1400})
+    page.goto(path.as_uri())
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length === {charts}")
+    return page
+
+
+def test_several_searches_in_one_report_share_a_history_chart_and_a_table(report, tmp_path, digits):
+    from playwright.sync_api import sync_playwright
+
+    from kt_wandb.cli import main
+
+    _, grid = report
+    other = WandbTuner(build, objective="val_accuracy", oracle="random", max_trials=2, seed=0, wandb_mode="disabled",
+                       directory=str(tmp_path), project_name="random", max_consecutive_failed_trials=10)
+    other.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    out = tmp_path / "both.html"
+    assert main(["report", grid.project_dir, other.project_dir, "-o", str(out)]) == 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = open_page(browser, out, 1)
+            lines = page.evaluate("document.getElementById('searches-history')._fullData.map(t => t.name)")
+            rows = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
+            searches = page.evaluate("Array.from(document.querySelectorAll('#trials-by-search option'))"
+                                     ".map(o => o.value)")
+            page.select_option("#trials-by-search", "random")
+            only = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
+            pwned = page.evaluate("window.__pwned")
+        finally:
+            browser.close()
+    assert lines == ["report", "random"]  # one best-so-far line a search
+    assert rows == len(grid.oracle.trials) + len(other.oracle.trials)
+    assert searches == ["", "random", "report"] and only == len(other.oracle.trials)
+    assert pwned is None
+
+
+LIVE_SEARCH = """
+import sys, time
+import keras
+from sklearn.datasets import load_digits
+from kt_wandb import WandbTuner
+
+class Slow(keras.callbacks.Callback):
+    def on_train_end(self, logs=None):
+        time.sleep(3)  # trials long enough for the page to see each report
+
+def build(hp):
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 32, step=8)),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+x, y = load_digits(return_X_y=True)
+tuner = WandbTuner(build, objective="val_accuracy", oracle="grid", max_trials=4, wandb_mode="disabled",
+                   live_report=0.9, directory=sys.argv[1], project_name="live")
+tuner.search(x[:300] / 16.0, y[:300], epochs=1, validation_split=0.25, verbose=0, callbacks=[Slow()])
+"""
+
+
+@pytest.mark.slow
+def test_the_live_report_reloads_while_the_search_runs_and_stops_after(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    from kt_wandb.analysis._live import POLL_SECONDS
+
+    script = tmp_path / "live.py"
+    script.write_text(LIVE_SEARCH)
+    page_path = tmp_path / "runs" / "live" / "report.html"
+    search = subprocess.Popen([sys.executable, str(script), str(tmp_path / "runs")], env=child_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            deadline = time.monotonic() + 240
+            while not page_path.exists():
+                assert search.poll() is None and time.monotonic() < deadline, search.communicate()[1][-3000:]
+                time.sleep(0.1)
+            page = browser.new_page()
+            loads: list[float] = []
+            page.on("load", lambda: loads.append(time.monotonic()))
+            page.goto(page_path.as_uri())
+            while search.poll() is None:  # playwright's own waits: its events are dispatched meanwhile
+                assert time.monotonic() < deadline + 300
+                page.wait_for_timeout(200)
+            assert search.returncode == 0, search.stderr.read()[-3000:]
+            ended = time.monotonic()
+            page.wait_for_timeout(3000 * POLL_SECONDS)  # the last poll finds the final report
+            after_end = len(loads)
+            page.wait_for_timeout(4000 * POLL_SECONDS)
+            final_rows = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
+            polling = page.evaluate("Array.from(document.scripts).some(s => s.textContent.includes('ktWandbStamp'))")
+        finally:
+            browser.close()
+    assert len(loads) == after_end  # once the search has ended, the page stays
+    assert final_rows == 4 and not polling  # the final report, which no longer polls
+    assert len([t for t in loads if t < ended]) >= 2  # opened, and reloaded while trials ended
+    assert loads[-1] > ended  # and once more, into the final report
+
+
+def test_the_live_report_is_written_only_within_its_share_of_the_search(tmp_path, digits):
+    from kt_wandb.tuners._live import LiveReport
+
+    tuner = WandbTuner(build, objective="val_accuracy", oracle="grid", max_trials=1, wandb_mode="disabled",
+                       live_report=False, directory=str(tmp_path), project_name="s")
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    assert not Path(tuner.report_path).exists()  # live_report=False: only report() writes it
+    live = LiveReport(tuner.project_dir, share=0.02)
+    live.begin()  # a search that has trials already: the report so far
+    written = Path(tuner.report_path).stat().st_mtime_ns
+    live.spent = 1e9  # as if writing had taken far more than 2 % of the search so far
+    live.trial_ended()
+    assert Path(tuner.report_path).stat().st_mtime_ns == written
+    live.spent = 0.0
+    live.trial_ended()
+    assert Path(tuner.report_path).stat().st_mtime_ns > written
+    live.end()
+    assert "ktWandbStamp" not in Path(tuner.report_path).read_text()  # the final one doesn't reload
