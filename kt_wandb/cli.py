@@ -249,7 +249,8 @@ def _report(tuner: Any, data: Any, seconds: float) -> None:
             print(f"  {key} = {value}")
     wandb_dir = os.path.join(tuner._init_kwargs["dir"], "wandb")
     print(f"trials: {tuner.project_dir}")
-    path = tuner.report_path if tuner._live is not None else tuner.report()  # the live report is final already
+    live = tuner._live
+    path = tuner.report_path if live is not None and not live.failed else tuner.report()  # the live one is final
     print(f"report: {path}  (open it in a browser; no network needed)")
     if tuner.wandb_mode == "offline":
         print(f"W&B runs (offline): {wandb_dir}")

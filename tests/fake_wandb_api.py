@@ -45,6 +45,7 @@ class FakeWandbApi:
         self.upserts: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.unknown: list[str] = []
+        self.update_error: str | None = None  # set: every update of a view fails with this message
         self.new_ids = (f"VmlldzoxMDA{n}" for n in itertools.count(1))  # "View:100n", base64-ish like W&B's
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))  # port 0: a free one
@@ -83,6 +84,8 @@ class FakeWandbApi:
     def _upsert_view(self, variables: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
         self.upserts.append(dict(variables))
         view_id = variables.get("id")
+        if view_id and self.update_error:
+            return None, [{"message": self.update_error, "path": ["upsertView"]}]
         if view_id and view_id not in self.views:
             return None, [{"message": "view not found", "path": ["upsertView"]}]
         inserted = not view_id

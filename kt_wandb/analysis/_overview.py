@@ -32,8 +32,8 @@ def run_reference(row: dict[str, Any]) -> str:
     if isinstance(url, str) and url.startswith(("https://", "http://")):
         return f'<a href="{html.escape(url)}" target="_blank" rel="noopener">{html.escape(run_id)}</a>'
     folder = row.get("wandb_run_dir")
-    if not isinstance(folder, str):
-        return html.escape(run_id)
+    if not isinstance(folder, str):  # W&B disabled, or it could not start
+        return f"{html.escape(run_id)} (no W&amp;B files)"
     return (f'{html.escape(run_id)} (offline: <a href="{html.escape(Path(folder).as_uri())}">its folder</a>; '
             f"upload it with <code>wandb sync {html.escape(folder)}</code>)")
 

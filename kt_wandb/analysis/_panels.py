@@ -18,6 +18,7 @@ The report's one panel grid holds, over a runset of exactly this search's runs:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,6 +270,10 @@ def publish_panels(
     return url
 
 
+# What W&B says of a report that is no longer there to update, or not this login's to edit.
+_GONE = re.compile(r"not found|404|403|forbidden|permission|not authorized", re.IGNORECASE)
+
+
 def _save_report(report: Any) -> None:
     """`report.save()`; where it updates a report that W&B refuses to update, saves a new one instead, once."""
     if not report.id:
@@ -276,7 +281,9 @@ def _save_report(report: Any) -> None:
         return
     try:
         report.save()
-    except Exception as exc:  # deleted in W&B, or not this login's to edit: W&B's reasons vary, a new one serves
+    except Exception as exc:
+        if not _GONE.search(str(exc)):  # a timeout or an outage: no second report, the next call updates this one
+            raise
         logger.warning(f"could not update the W&B report {report.id} recorded for this search "
                        f"({type(exc).__name__}: {exc}); saving a new one")
         report.id = ""

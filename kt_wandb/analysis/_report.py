@@ -7,7 +7,6 @@ file inlines plotly.js, so it opens with no network.
 from __future__ import annotations
 
 import html
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from kt_wandb.analysis._live import live_script, new_stamp, stamp_path, write_st
 from kt_wandb.analysis._overview import best_row, overview_html
 from kt_wandb.analysis._results import learning_curves, load_trials, results_frame, search_space
 from kt_wandb.analysis._slices import slices, slices_figure
-from kt_wandb.analysis._table import TABLE_SCRIPT, curve_sample, table_html, table_payload
+from kt_wandb.analysis._table import TABLE_SCRIPT, curve_sample, script_json, table_html, table_payload
 
 __all__ = ["ReportData", "report_data", "write_report"]
 
@@ -328,7 +327,6 @@ def _search_body(data: ReportData) -> tuple[str, str]:
         ("importance", _importance_bars(data)),
         ("curves", _learning_curves(data)),
     ])
-    facts = json.dumps({k: str(v) for k, v in frame.attrs.items()})
     direction = "maximised" if data.direction == "max" else "minimised"
     body = f"""<h1>{html.escape(data.title)}</h1>
 <p class="summary">{len(frame)} trials; objective {html.escape(data.objective)} ({direction}).</p>
@@ -339,7 +337,7 @@ def _search_body(data: ReportData) -> tuple[str, str]:
 <h2>Trials</h2>
 <p class="summary">Click a column to sort.</p>
 {_table(data)}
-<script type="application/json" id="search-facts">{html.escape(facts)}</script>"""
+<script type="application/json" id="search-facts">{script_json({k: str(v) for k, v in frame.attrs.items()})}</script>"""
     return data.title, body
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ def load_trials(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
 # they changed, so a table then a report (or a live report after every trial) read most of them once.
 _READ: collections.OrderedDict[str, tuple[int, int, dict[str, Any]]] = collections.OrderedDict()
 _READ_LIMIT = 100_000
+_RACY_NS = 2_000_000_000
 
 
 def _record(text: str) -> dict[str, Any]:
@@ -69,6 +71,8 @@ def _read_cached(path: Path, parse: Callable[[str], dict[str, Any]]) -> dict[str
         _READ.move_to_end(key)
         return cached[2]
     parsed = parse(path.read_text())
+    if time.time_ns() - stat.st_mtime_ns < _RACY_NS:  # written just now: a rewrite within the file system's
+        return parsed                                   # time resolution could keep its mtime and size (git's rule)
     _READ[key] = (stat.st_mtime_ns, stat.st_size, parsed)
     if len(_READ) > _READ_LIMIT:
         _READ.popitem(last=False)

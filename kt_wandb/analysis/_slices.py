@@ -50,7 +50,8 @@ def slices(frame: pd.DataFrame, space: dict[str, dict[str, Any]]) -> list[Slice]
         if categorical:
             listed = [str(v) for v in config.get("values", [])] or (["False", "True"] if config["class"] == "Boolean"
                                                                      else [])
-            values: list[Any] = [_category(v, listed) for v in present[column]]
+            values: list[Any] = [html.escape(_category(v, listed), quote=False) for v in present[column]]
+            listed = [html.escape(v, quote=False) for v in listed]  # plotly reads a few tags in tick labels
             categories = listed + sorted(set(values) - set(listed))
             kind = "category"
         else:

@@ -35,7 +35,8 @@ class LiveReport:
         self.seed = seed
         self.spent = 0.0
         self.started = time.monotonic()
-        self._failed = False
+        self.failed = False
+        self.ended = False
 
     def begin(self) -> None:
         """The page as the search starts: the report so far (a resumed search), or one that waits."""
@@ -60,11 +61,12 @@ class LiveReport:
             self._write(live=True)
 
     def end(self) -> None:
-        """The final report: written whatever the share, without the reloading."""
+        """The final report: written whatever the share, without the reloading (also after an exception)."""
+        self.ended = True
         self._write(live=False)
 
     def _write(self, *, live: bool) -> None:
-        if self._failed:
+        if self.failed:
             return
         from kt_wandb.analysis import write_report
 
@@ -76,6 +78,6 @@ class LiveReport:
         self.spent += time.monotonic() - began
 
     def _fail(self, exc: Exception) -> None:
-        self._failed = True
+        self.failed = True
         logger.warning(f"could not write the live report {self.path} ({type(exc).__name__}: {exc}); the search "
                        f"goes on, and tuner.report() writes it later.")

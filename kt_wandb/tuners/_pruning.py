@@ -21,13 +21,19 @@ from typing import Any
 import keras_tuner as kt
 from keras_tuner.src.engine.trial import Trial, TrialStatus
 
+from kt_wandb._log import logger
 from kt_wandb._records import PRUNING_RECORD, read_json, write_json
 from kt_wandb.tuners._pruners import Curves, Pruner
 
-__all__ = ["PART_KEY", "PrunerError", "enable_pruning", "report_epoch"]
+__all__ = ["LAST_KEY", "PART_KEY", "PrunerError", "enable_pruning", "report_epoch"]
 
 # Among an epoch report's metrics: the execution's (or fold's) index. Never a metric of the trial.
 PART_KEY = "kt_wandb/part"
+# Among an epoch report's metrics where the epoch ends the trial anyway: recorded for the others, not judged.
+LAST_KEY = "kt_wandb/last"
+
+
+_MARKERS = (PART_KEY, LAST_KEY)
 
 
 class PrunerError(RuntimeError):
@@ -54,19 +60,30 @@ class _Pruning:
         curves = self._load()
         trial = self.oracle.trials[trial_id]
         part = int(metrics[PART_KEY])
-        curve = curves.setdefault(part, {}).setdefault(trial_id, {})
-        for later in [e for e in curve if e >= epoch]:  # what an earlier, crashed attempt reported
-            del curve[later]
-        value = float(self.oracle.objective.get_value({k: v for k, v in metrics.items() if k != PART_KEY}))
+        self._forget_later(trial_id, part, epoch, curves)
+        value = float(self.oracle.objective.get_value({k: v for k, v in metrics.items() if k not in _MARKERS}))
         if math.isfinite(value):
-            curve[epoch] = value
-        stop = self._decide(trial_id, part, epoch, curves[part])
+            curves[part][trial_id][epoch] = value
+        if math.isfinite(value) and not metrics.get(LAST_KEY):
+            stop = self._decide(trial_id, part, epoch, curves[part])
+        else:  # the trial ends here anyway, or has no objective to judge (a NaN val_ metric)
+            decided = self.pruned.get(trial_id)
+            stop = decided is not None and (part, epoch) >= decided
         self._save(trial_id, curves)
         if not stop:
             return trial
         answer = copy.copy(trial)
         answer.status = TrialStatus.STOPPED
         return answer
+
+    @staticmethod
+    def _forget_later(trial_id: str, part: int, epoch: int, curves: dict[int, dict[str, dict[int, float]]]) -> None:
+        """Drops what an earlier attempt at the trial (crashed, or retried) reported from here on."""
+        curve = curves.setdefault(part, {}).setdefault(trial_id, {})
+        for later in [e for e in curve if e >= epoch]:
+            del curve[later]
+        for later_part in [p for p in curves if p > part]:
+            curves[later_part].pop(trial_id, None)
 
     def _decide(self, trial_id: str, part: int, epoch: int, values: dict[str, dict[int, float]]) -> bool:
         decided = self.pruned.get(trial_id)
@@ -77,7 +94,8 @@ class _Pruning:
         except Exception as exc:
             raise PrunerError(
                 f"Expected the pruner {self.pruner!r} to decide on trial {trial_id} after epoch {epoch}, "
-                f"received {type(exc).__name__}: {exc}. The trial fails and the search goes on; to fix, "
+                f"received {type(exc).__name__}: {exc}. The trial fails (it counts toward "
+                f"max_consecutive_failed_trials) and the search goes on; to fix, "
                 f"correct the pruner's `prune` method."
             ) from exc
         if stop:
@@ -104,7 +122,10 @@ class _Pruning:
             "curves": {str(part): values[trial_id] for part, values in curves.items() if trial_id in values},
             "pruned": list(self.pruned[trial_id]) if trial_id in self.pruned else None,
         }
-        write_json(Path(self.oracle._get_trial_dir(trial_id)) / PRUNING_RECORD, record)
+        try:
+            write_json(Path(self.oracle._get_trial_dir(trial_id)) / PRUNING_RECORD, record)
+        except OSError as exc:  # the decisions stand in memory; a resume after a crash may judge this trial anew
+            logger.warning(f"could not record trial {trial_id}'s pruning ({type(exc).__name__}: {exc}).")
 
 
 def enable_pruning(oracle: kt.Oracle, pruner: Pruner) -> None:
@@ -117,11 +138,13 @@ def enable_pruning(oracle: kt.Oracle, pruner: Pruner) -> None:
 
 
 def report_epoch(
-    oracle: Any, trial_id: str, objective: kt.Objective, *, part: int, epoch: int, logs: Mapping[str, Any] | None
+    oracle: Any, trial_id: str, objective: kt.Objective, *, part: int, epoch: int, logs: Mapping[str, Any] | None,
+    last: bool = False,
 ) -> bool:
     """Reports an epoch's objective to the oracle (local, or the chief's); whether the trial is to stop.
 
-    An epoch without every objective in its logs (`validation_freq` > 1) is not reported.
+    An epoch without every objective in its logs (`validation_freq` > 1) is not reported. The `last` epoch
+    of a trial (it ends there anyway) is recorded for the other trials' judging, and not judged itself.
     """
     names = [o.name for o in objective.objectives] if hasattr(objective, "objectives") else [objective.name]
     logs = logs or {}
@@ -129,6 +152,8 @@ def report_epoch(
         return False
     metrics = {name: float(logs[name]) for name in names}
     metrics[PART_KEY] = float(part)
+    if last:
+        metrics[LAST_KEY] = 1.0
     answer = oracle.update_trial(trial_id, metrics, step=epoch)
     if answer.metrics.exists(PART_KEY):
         raise kt.errors.FatalError(

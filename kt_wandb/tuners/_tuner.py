@@ -335,6 +335,10 @@ class WandbTuner(kt.Tuner):
         if self.pruner is not None:
             _check_prunable(oracle_instance, pruner)
             enable_pruning(oracle_instance, self.pruner)
+            if type(self).run_trial is not WandbTuner.run_trial:
+                logger.warning("pruner= acts through KerasTuner's per-epoch hook (its TunerCallback): an overridden "
+                               "run_trial that trains without super().run_trial, or without the callbacks it is "
+                               "given, prunes nothing.")
         if self.role == "worker":
             # The chief owns the project directory: a worker must not wipe what the others write, nor touch it
             # before the chief has set it up (and wiped it, with overwrite=True).
@@ -373,6 +377,7 @@ class WandbTuner(kt.Tuner):
         self._session = self._new_session()
         self._cv: CrossValidation | None = None
         self._part = 0  # the execution (or fold) of the trial that trains now
+        self._fit_epochs: Any = None  # the epochs the trial's fit was asked for
         self._live: LiveReport | None = None  # the report written while a search runs
         self._verbose = True  # search(verbose=...)'s, for the search's closing lines
         if mode != "disabled" and self.role != "chief":  # the first trial needn't wait for wandb's service
@@ -466,6 +471,7 @@ class WandbTuner(kt.Tuner):
 
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         self._part = -1
+        self._fit_epochs = kwargs.get("epochs")
         values = trial.hyperparameters.values
         if "tuner/epochs" in values:  # Hyperband's share of epochs for this trial
             kwargs["epochs"] = values["tuner/epochs"]
@@ -571,9 +577,18 @@ class WandbTuner(kt.Tuner):
         super().on_epoch_end(trial, model, epoch, logs=logs)
         if self.pruner is None or self._trial_run is None:
             return
-        if report_epoch(self.oracle, trial.trial_id, self.oracle.objective, part=self._part, epoch=epoch, logs=logs):
-            self._trial_run.record["pruned"] = {"epoch": epoch, "part": self._part}
+        if "pruned" in self._trial_run.record:
+            return
+        if report_epoch(self.oracle, trial.trial_id, self.oracle.objective, part=self._part, epoch=epoch, logs=logs,
+                        last=self._last_epoch(epoch)):
             model.stop_training = True
+            self._trial_run.record["pruned"] = {"epoch": epoch, "part": self._part}
+
+    def _last_epoch(self, epoch: int) -> bool:
+        """Whether `epoch` ends the trial's last execution (or fold) anyway."""
+        parts = int(self.executions_per_trial)  # the folds under cv: run_trial sets it so while they train
+        epochs = self._fit_epochs
+        return self._part >= parts - 1 and isinstance(epochs, int) and epoch >= epochs - 1
 
     def load_model(self, trial: Trial) -> keras.Model:
         with _weights_only():
@@ -641,6 +656,8 @@ class WandbTuner(kt.Tuner):
             finally:
                 self._cv = None
                 self._stop_heartbeat()
+                if self._live is not None and not self._live.ended:  # an exception or Ctrl-C: still the final one
+                    self._live.end()
 
     def _abort_trial_run(self, exc: BaseException) -> None:
         """The run of a trial that an exception or an interruption cut short, finished with the reason."""

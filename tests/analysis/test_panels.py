@@ -227,3 +227,14 @@ def test_runs_logged_without_an_entity_get_their_report_in_the_logins_default_en
     (upsert,) = wandb_server.upserts
     assert upsert["entityName"] == "team" and "/team/panels-test/reports/" in url  # not ".../reports" under "//"
     assert recorded_report(tuner)["entity"] == "team"
+
+
+def test_a_report_that_fails_to_update_for_another_reason_is_not_duplicated(search, wandb_server):
+    tuner, _ = search
+    first = publish_panels(tuner.project_dir, entity="team")
+    wandb_server.update_error = "internal server error, try again later"  # an outage, not a deleted report
+    with pytest.raises(Exception, match="try again later"):
+        publish_panels(tuner.project_dir, entity="team")
+    assert len(wandb_server.views) == 1 and recorded_report(tuner)["url"] == first  # no second report
+    wandb_server.update_error = None
+    assert publish_panels(tuner.project_dir, entity="team") == first and len(wandb_server.views) == 1

@@ -289,3 +289,42 @@ def test_the_live_report_is_written_only_within_its_share_of_the_search(tmp_path
     assert Path(tuner.report_path).stat().st_mtime_ns > written
     live.end()
     assert "ktWandbStamp" not in Path(tuner.report_path).read_text()  # the final one doesn't reload
+
+
+def test_a_hyperband_report_joins_each_continued_curve_to_its_parent_and_filters_by_bracket(tmp_path, digits):
+    from playwright.sync_api import sync_playwright
+
+    tuner = WandbTuner(build_units, objective="val_accuracy", oracle="hyperband", max_epochs=3, factor=3, seed=0,
+                       wandb_mode="disabled", directory=str(tmp_path), project_name="hb")
+    tuner.search(*digits, validation_split=0.25, verbose=0)
+    frame = tuner.results_frame().set_index("trial_id")
+    children = frame[frame.continued_from.notna()]
+    assert len(children) >= 1 and {"bracket", "round"} <= set(frame.columns)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = open_page(browser, Path(tuner.report()), 5)
+            curves = page.evaluate("Object.fromEntries(document.getElementById('curves').data"
+                                   ".map(t => [t.name, Array.from(t.x)]))")
+            brackets = page.evaluate("Array.from(document.querySelectorAll('#trials-by-bracket option'))"
+                                     ".map(o => o.value)")
+            bracket = str(int(children.bracket.iloc[0]))
+            page.select_option("#trials-by-bracket", bracket)
+            rows = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
+        finally:
+            browser.close()
+    for child, row in children.iterrows():
+        parent = curves[f"trial {row.continued_from}"]
+        # The child's line starts where its parent's ended, then goes on from its own first epoch.
+        assert curves[f"trial {child}"][:2] == [parent[-1], parent[-1] + 1]
+    assert brackets[1:] == sorted({str(int(b)) for b in frame.bracket})
+    assert rows == int((frame.bracket == int(bracket)).sum())
+
+
+def build_units(hp):
+    import keras
+
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 64, step=8), activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model

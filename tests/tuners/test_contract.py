@@ -113,10 +113,12 @@ def test_overwrite_and_reload_and_the_best_models(tmp_path, tiny_model, digits):
     for kind in KINDS:
         first = make(kind, tmp_path, tiny_model, seed=2, overwrite=True)
         fit(first, digits)
-        best = first.get_best_hyperparameters(1)[0].values
+        scores = {t.trial_id: (t.score, t.hyperparameters.values) for t in first.oracle.trials.values()}
         reloaded = make(kind, tmp_path, tiny_model, seed=2, overwrite=False)
-        assert sorted(reloaded.oracle.trials) == sorted(first.oracle.trials), kind
-        assert reloaded.get_best_hyperparameters(1)[0].values == best, kind
+        assert {t.trial_id: (t.score, t.hyperparameters.values) for t in reloaded.oracle.trials.values()} == scores
+        # The best score, not the best trial: with 75 validation examples two trials can tie, and KerasTuner
+        # breaks a tie by the order it read the trials in, which a reload needn't keep.
+        assert reloaded.oracle.get_best_trials(1)[0].score == first.oracle.get_best_trials(1)[0].score, kind
         models = reloaded.get_best_models(2)
         assert len(models) == 2 and all(isinstance(m, keras.Model) for m in models), kind
         fresh = make(kind, tmp_path, tiny_model, seed=2, overwrite=True)

@@ -306,3 +306,56 @@ def test_a_worker_whose_chief_does_not_prune_stops_the_search_with_the_fix(tmp_p
     trial = chief.create_trial("worker0")
     with pytest.raises(kt.errors.FatalError, match="Expected the chief to prune, as this worker does"):
         report_epoch(chief, trial.trial_id, chief.objective, part=0, epoch=0, logs={"val_loss": 0.5})
+
+
+class Recording(Pruner):
+    """Stops nothing; notes each question, and every trial's curve of that part as it was asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def prune(self, trial_id, epoch, curves):
+        self.asked.append((trial_id, epoch, {t: dict(c) for t, c in curves.values.items()}))
+        return False
+
+
+def pruning_oracle(tmp_path, pruner):
+    from kt_wandb.tuners._pruning import enable_pruning
+
+    oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("val_loss", "min"), max_trials=3, seed=0)
+    oracle._set_project_dir(str(tmp_path), "p")
+    oracle.hyperparameters.Int("units", 1, 4)
+    enable_pruning(oracle, pruner)
+    return oracle
+
+
+def test_an_epoch_without_a_finite_objective_or_at_the_trials_end_is_not_judged(tmp_path):
+    from kt_wandb.tuners._pruning import report_epoch
+
+    pruner = Recording()
+    oracle = pruning_oracle(tmp_path, pruner)
+    trial = oracle.create_trial("tuner0")
+    report = dict(oracle=oracle, trial_id=trial.trial_id, objective=oracle.objective, part=0)
+    assert not report_epoch(**report, epoch=0, logs={"val_loss": float("nan")})  # nothing to judge it by
+    assert not report_epoch(**report, epoch=1, logs={"val_loss": 0.5})
+    assert not report_epoch(**report, epoch=2, logs={"val_loss": 0.4}, last=True)  # it ends there anyway
+    assert [(t, e) for t, e, _ in pruner.asked] == [(trial.trial_id, 1)]
+    saved = json.loads(Path(oracle._get_trial_dir(trial.trial_id), "pruning.json").read_text())
+    assert saved["curves"] == {"0": {"1": 0.5, "2": 0.4}}  # the last epoch is kept, for the others' judging
+
+
+def test_a_new_attempt_at_a_trial_forgets_what_the_one_before_reported_from_there_on(tmp_path):
+    from kt_wandb.tuners._pruning import report_epoch
+
+    pruner = Recording()
+    oracle = pruning_oracle(tmp_path, pruner)
+    trial = oracle.create_trial("tuner0")
+    report = dict(oracle=oracle, trial_id=trial.trial_id, objective=oracle.objective)
+    for part in (0, 1):  # the first attempt: two executions of two epochs, then it crashed
+        for epoch in (0, 1):
+            report_epoch(**report, part=part, epoch=epoch, logs={"val_loss": 1.0 + part})
+    report_epoch(**report, part=0, epoch=0, logs={"val_loss": 0.9})  # the retry starts over
+    report_epoch(**report, part=0, epoch=1, logs={"val_loss": 0.8})
+    saved = json.loads(Path(oracle._get_trial_dir(trial.trial_id), "pruning.json").read_text())
+    assert saved["curves"] == {"0": {"0": 0.9, "1": 0.8}}  # the crashed attempt's second execution is gone
+    assert pruner.asked[-1][2] == {trial.trial_id: {0: 0.9, 1: 0.8}}
