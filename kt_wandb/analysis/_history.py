@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "AXIS_SWITCH", "AXIS_SWITCH_SCRIPT", "compact", "history_figure", "optimization_history", "searches_figure",
+    "AXIS_SWITCH", "AXIS_SWITCH_SCRIPT", "compact", "history_figure", "label", "optimization_history",
+    "searches_figure",
 ]
 
 _ENDED = ("COMPLETED", "PRUNED", "FAILED", "INVALID")
@@ -65,7 +66,12 @@ def compact(values: Any) -> list[Any]:
             for v in values]
 
 
-def _label(value: Any) -> str:
+def label(value: Any) -> str:
+    """A value as plotly shows it in titles, legends, ticks and hovers: escaped, so it reads as the text it is.
+
+    (Plotly reads a few HTML tags there. Parallel-coordinates axes show their text as it is, so they take it
+    unescaped; plotly escapes '<' in the JSON it embeds either way.)
+    """
     return html.escape(str(value), quote=False)
 
 
@@ -85,9 +91,9 @@ def history_figure(history: pd.DataFrame, objective: str, direction: str) -> dic
                    "customdata": compact(history["ended_s"])})
     better = "higher" if direction == "max" else "lower"
     layout = {
-        "title": {"text": f"Optimisation history: {_label(objective)} ({better} is better), in the order trials ended"},
+        "title": {"text": f"Optimisation history: {label(objective)} ({better} is better), in the order trials ended"},
         "xaxis": {"title": {"text": "trial number"}, "tickformat": "d"},
-        "yaxis": {"title": {"text": _label(objective)}},
+        "yaxis": {"title": {"text": label(objective)}},
         "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
         "height": 420,
     }
@@ -104,8 +110,8 @@ def _points(
         "x": part["number"].tolist(), "customdata": compact(part["ended_s"]),
         "y": [0.03] * len(part) if on_axis else compact(part["score"]),
         "yaxis": "y2" if on_axis else "y",
-        "text": [_label(t) for t in part["trial_id"]],
-        "hovertemplate": "trial %{text}" + ("" if on_axis else "<br>%{y}") + "<extra>" + _label(name) + "</extra>",
+        "text": [label(t) for t in part["trial_id"]],
+        "hovertemplate": "trial %{text}" + ("" if on_axis else "<br>%{y}") + "<extra>" + label(name) + "</extra>",
     }
 
 
@@ -135,7 +141,7 @@ AXIS_SWITCH_SCRIPT = """
 def searches_figure(histories: dict[str, pd.DataFrame], objective: str, direction: str) -> dict[str, Any]:
     """The best so far of each search against wall-clock time, one line a search."""
     traces = [
-        {"type": "scatter", "mode": "lines", "line": {"shape": "hv"}, "name": _label(name),
+        {"type": "scatter", "mode": "lines", "line": {"shape": "hv"}, "name": label(name),
          "x": history["ended_s"].tolist(), "y": history["best_so_far"].tolist()}
         for name, history in histories.items()
     ]
@@ -143,9 +149,9 @@ def searches_figure(histories: dict[str, pd.DataFrame], objective: str, directio
     return {
         "data": traces,
         "layout": {
-            "title": {"text": f"Best {_label(objective)} so far, by search ({better} is better)"},
+            "title": {"text": f"Best {label(objective)} so far, by search ({better} is better)"},
             "xaxis": {"title": {"text": "seconds since the search's first trial started"}},
-            "yaxis": {"title": {"text": _label(objective)}},
+            "yaxis": {"title": {"text": label(objective)}},
             "height": 420,
         },
     }

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["best_row", "overview_html", "run_reference"]
+__all__ = ["best_row", "number_text", "overview_html", "run_reference"]
 
 _ORDER = ("COMPLETED", "PRUNED", "RUNNING", "FAILED", "INVALID")
 
@@ -38,7 +38,8 @@ def run_reference(row: dict[str, Any]) -> str:
             f"upload it with <code>wandb sync {html.escape(folder)}</code>)")
 
 
-def _value(value: Any) -> str:
+def number_text(value: Any) -> str:
+    """A cell's text: a float to 6 significant digits (NaN: nothing), anything else escaped."""
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.6g}"
     return html.escape(str(value), quote=False)
@@ -68,10 +69,10 @@ def overview_html(frame: pd.DataFrame, objective: str, direction: str) -> str:
     if best is None:
         best_html = "<p>No trial has a score yet.</p>"
     else:
-        params = "".join(f"<li>{html.escape(k[len('param_'):], quote=False)} = {_value(v)}</li>"
+        params = "".join(f"<li>{html.escape(k[len('param_'):], quote=False)} = {number_text(v)}</li>"
                          for k, v in best.items() if k.startswith("param_") and not _missing(v))
         best_html = (f'<p id="best">Best: trial {html.escape(str(best["trial_id"]), quote=False)}, '
-                     f"{html.escape(objective, quote=False)} = {_value(float(best['score']))}; "
+                     f"{html.escape(objective, quote=False)} = {number_text(float(best['score']))}; "
                      f"run {run_reference(best)}.</p><ul class=\"best-params\">{params}</ul>")
     return _counts(frame) + best_html + _errors(frame)
 

@@ -21,12 +21,13 @@ from kt_wandb.analysis._history import (
     AXIS_SWITCH,
     AXIS_SWITCH_SCRIPT,
     history_figure,
+    label,
     optimization_history,
     searches_figure,
 )
 from kt_wandb.analysis._importance import parameter_importance
 from kt_wandb.analysis._live import live_script, new_stamp, stamp_path, write_stamp
-from kt_wandb.analysis._overview import best_row, overview_html
+from kt_wandb.analysis._overview import best_row, number_text, overview_html
 from kt_wandb.analysis._results import learning_curves, load_trials, results_frame, search_space
 from kt_wandb.analysis._slices import slices, slices_figure
 from kt_wandb.analysis._table import TABLE_SCRIPT, curve_sample, script_json, table_html, table_payload
@@ -66,13 +67,6 @@ def report_data(project_dir: str | os.PathLike[str], *, seed: int = 0) -> Report
         objective=objective,
         direction=direction,
     )
-
-
-def _label(value: Any) -> str:
-    # Plotly reads a few HTML tags in titles, legends and bar labels: escaped, a value shows as the
-    # text it is. (Parallel-coordinates axes show their text as it is, so they take it unescaped; plotly
-    # escapes '<' in the JSON it embeds either way.)
-    return html.escape(str(value), quote=False)
 
 
 def _dimension(name: str, values: pd.Series, config: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +124,7 @@ def _parallel_coordinates(data: ReportData) -> dict[str, Any]:
             "colorscale": "Viridis",
             "reversescale": data.direction == "min",
             "showscale": True,
-            "colorbar": {"title": {"text": _label(data.objective)}},
+            "colorbar": {"title": {"text": label(data.objective)}},
         },
         "dimensions": dimensions,
     }
@@ -143,7 +137,7 @@ def _importance_bars(data: ReportData) -> dict[str, Any]:
         columns=["parameter", "importance", "correlation"]
     )
     ordered = importance.iloc[::-1]
-    names = [_label(p) for p in ordered["parameter"]]
+    names = [label(p) for p in ordered["parameter"]]
     colors = ["#2a9d8f" if (c == c and c >= 0) else "#e76f51" for c in ordered["correlation"]]
     traces = [
         {"type": "bar", "orientation": "h", "name": "importance", "x": ordered["importance"].tolist(), "y": names,
@@ -152,7 +146,7 @@ def _importance_bars(data: ReportData) -> dict[str, Any]:
          "marker": {"color": colors}, "xaxis": "x2", "yaxis": "y"},
     ]
     layout = {
-        "title": {"text": f"What drives {_label(data.objective)} (random forest, as W&B's parameter-importance panel)"},
+        "title": {"text": f"What drives {label(data.objective)} (random forest, as W&B's parameter-importance panel)"},
         "showlegend": False,
         "height": max(260, 28 * len(names) + 120),
         "xaxis": {"domain": [0, 0.45], "title": {"text": "importance"}},
@@ -187,17 +181,17 @@ def _learning_curves(data: ReportData) -> dict[str, Any]:
             name = f"trial {trial_id}" + (f" #{execution}" if execution else "") + (" (pruned)" * (trial_id in pruned))
             start = [joins[trial_id]] if trial_id in joins and not execution else []  # Hyperband: from its parent
             # SVG, not WebGL: at most 100 trials' lines, and no WebGL context to start (0.7 s in software WebGL)
-            trace = {"type": "scatter", "mode": "lines", "opacity": 0.7, "name": _label(name),
+            trace = {"type": "scatter", "mode": "lines", "opacity": 0.7, "name": label(name),
                      "x": [p[0] for p in start] + curve["epoch"].tolist(),
                      "y": [p[1] for p in start] + curve["value"].tolist()}
             if trial_id in pruned:  # stopped by the pruner: dashed, thinner
                 trace["line"] = {"dash": "dash", "width": 1}
             traces.append(trace)
-    title = f"Learning curves: {_label(metric or 'no epochs recorded')}" + (f" \u2014 {note}" if note else "")
+    title = f"Learning curves: {label(metric or 'no epochs recorded')}" + (f" \u2014 {note}" if note else "")
     layout = {
         "title": {"text": title},
         "xaxis": {"title": {"text": "epoch"}},
-        "yaxis": {"title": {"text": _label(metric or "")}},
+        "yaxis": {"title": {"text": label(metric or "")}},
         "height": 420,
         "showlegend": len(traces) <= 30,
     }
@@ -355,7 +349,8 @@ def _comparison_body(dirs: list[str | os.PathLike[str]]) -> tuple[str, str]:
     rows = []
     for name, frame in frames.items():
         best = best_row(frame, direction)
-        best_text = f"{_format(best['score'])} (trial {html.escape(str(best['trial_id']))})" if best else "none"
+        best_text = "none" if best is None else (
+            f"{number_text(float(best['score']))} (trial {html.escape(str(best['trial_id']))})")
         oracle = html.escape(str(frame.attrs.get("oracle", "")))
         rows.append(f"<tr><td>{html.escape(name)}</td><td>{oracle}</td><td>{len(frame)}</td><td>{best_text}</td></tr>")
     combined = pd.concat([f.assign(search=name) for name, f in frames.items()], ignore_index=True)
@@ -376,7 +371,3 @@ def _search_frames(dirs: list[str | os.PathLike[str]]) -> dict[str, pd.DataFrame
     if len(set(names)) < len(names):
         names = [str(Path(d)) for d in dirs]
     return {name: results_frame(d) for name, d in zip(names, dirs, strict=True)}
-
-
-def _format(value: Any) -> str:
-    return f"{float(value):.6g}"

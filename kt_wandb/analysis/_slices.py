@@ -6,7 +6,6 @@ draws them in a grid, as optuna-dashboard's slice plot does.
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kt_wandb.analysis._history import compact
+from kt_wandb.analysis._history import compact, label
 
 __all__ = ["Slice", "slices", "slices_figure"]
 
@@ -50,8 +49,8 @@ def slices(frame: pd.DataFrame, space: dict[str, dict[str, Any]]) -> list[Slice]
         if categorical:
             listed = [str(v) for v in config.get("values", [])] or (["False", "True"] if config["class"] == "Boolean"
                                                                      else [])
-            values: list[Any] = [html.escape(_category(v, listed), quote=False) for v in present[column]]
-            listed = [html.escape(v, quote=False) for v in listed]  # plotly reads a few tags in tick labels
+            values: list[Any] = [label(_category(v, listed)) for v in present[column]]
+            listed = [label(v) for v in listed]
             categories = listed + sorted(set(values) - set(listed))
             kind = "category"
         else:
@@ -83,20 +82,20 @@ def slices_figure(charts: list[Slice], objective: str, direction: str) -> dict[s
         layout[f"xaxis{suffix}"] = _x_axis(chart, column, index)
         layout[f"yaxis{suffix}"] = {
             "domain": _span(rows - 1 - row, rows, gap=0.12), "anchor": f"x{suffix}",
-            "title": {"text": html.escape(objective, quote=False)} if column == 0 else {},
+            "title": {"text": label(objective)} if column == 0 else {},
         }
         traces.append({
             # WebGL past 1,000 points a chart: SVG takes seconds to draw 10,000 (one WebGL context a figure)
             "type": "scattergl" if sum(len(c.values) for c in charts) > 1000 else "scatter", "mode": "markers",
-            "name": html.escape(chart.name, quote=False),
+            "name": label(chart.name),
             "x": compact(chart.values), "y": compact(chart.scores), "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
             "marker": {"color": "#264653", "size": 6, "opacity": 0.6},
-            "text": [html.escape(t, quote=False) for t in chart.trial_ids],
+            "text": [label(t) for t in chart.trial_ids],
             "hovertemplate": "trial %{text}<br>%{x}: %{y}<extra></extra>",
         })
     better = "higher" if direction == "max" else "lower"
     layout.update({
-        "title": {"text": f"{html.escape(objective, quote=False)} by hyperparameter ({better} is better)"},
+        "title": {"text": f"{label(objective)} by hyperparameter ({better} is better)"},
         "showlegend": False, "height": 60 + 260 * rows,
     })
     return {"data": traces, "layout": layout}
@@ -110,7 +109,7 @@ def _span(index: int, count: int, *, gap: float) -> list[float]:
 def _x_axis(chart: Slice, column: int, index: int) -> dict[str, Any]:
     axis: dict[str, Any] = {
         "domain": _span(column, _COLUMNS, gap=0.15), "anchor": "y" if index == 0 else f"y{index + 1}",
-        "title": {"text": html.escape(chart.name + (" (log)" if chart.kind == "log" else ""), quote=False)},
+        "title": {"text": label(chart.name + (" (log)" if chart.kind == "log" else ""))},
     }
     if chart.kind == "log":
         axis["type"] = "log"

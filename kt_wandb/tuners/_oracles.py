@@ -9,8 +9,8 @@ from typing import Any
 import keras_tuner as kt
 
 __all__ = [
-    "DIVERGED", "ORACLES", "UnknownArgumentError", "forgive_divergence", "make_oracle", "oracle_name", "planned_trials",
-    "resumable_grid",
+    "DIVERGED", "ORACLES", "UnknownArgumentError", "forgive_divergence", "make_oracle", "objective_parts",
+    "oracle_name", "planned_trials", "resumable_grid",
 ]
 
 # How the message of a trial failed by a diverging loss begins (`WandbTuner` raises it, the oracle reads it).
@@ -38,6 +38,13 @@ def _parameters(cls: type) -> set[str]:
 
 # What `kt.Tuner.__init__` itself accepts; everything else belongs to the oracle.
 TUNER_ARGUMENTS = frozenset(_parameters(kt.Tuner) - {"oracle", "hypermodel"})
+
+
+def objective_parts(objective: Any) -> list[kt.Objective]:
+    """The objectives a search ranks by: a `MultiObjective`'s own, or the one objective."""
+    from keras_tuner.src.engine.objective import MultiObjective
+
+    return list(objective.objectives) if isinstance(objective, MultiObjective) else [objective]
 
 
 def oracle_name(oracle: kt.Oracle) -> str:

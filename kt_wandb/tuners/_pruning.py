@@ -23,6 +23,7 @@ from keras_tuner.src.engine.trial import Trial, TrialStatus
 
 from kt_wandb._log import logger
 from kt_wandb._records import PRUNING_RECORD, read_json, write_json
+from kt_wandb.tuners._oracles import objective_parts
 from kt_wandb.tuners._pruners import Curves, Pruner
 
 __all__ = ["LAST_KEY", "PART_KEY", "PrunerError", "enable_pruning", "report_epoch"]
@@ -146,7 +147,7 @@ def report_epoch(
     An epoch without every objective in its logs (`validation_freq` > 1) is not reported. The `last` epoch
     of a trial (it ends there anyway) is recorded for the other trials' judging, and not judged itself.
     """
-    names = [o.name for o in objective.objectives] if hasattr(objective, "objectives") else [objective.name]
+    names = [part.name for part in objective_parts(objective)]
     logs = logs or {}
     if not all(name in logs for name in names):
         return False

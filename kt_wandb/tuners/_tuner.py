@@ -15,7 +15,6 @@ import keras
 import keras_tuner as kt
 import numpy as np
 from keras_tuner.src.engine import tuner_utils
-from keras_tuner.src.engine.objective import MultiObjective
 from keras_tuner.src.engine.trial import Trial, TrialStatus
 from keras_tuner.src.utils import load_json
 
@@ -41,7 +40,14 @@ from kt_wandb.tuners._distributed import (
 from kt_wandb.tuners._live import LiveReport
 from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._memory import TrialMemory, frozen_heap
-from kt_wandb.tuners._oracles import DIVERGED, forgive_divergence, make_oracle, oracle_name, resumable_grid
+from kt_wandb.tuners._oracles import (
+    DIVERGED,
+    forgive_divergence,
+    make_oracle,
+    objective_parts,
+    oracle_name,
+    resumable_grid,
+)
 from kt_wandb.tuners._pruners import Pruner, make_pruner
 from kt_wandb.tuners._pruning import enable_pruning, report_epoch
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
@@ -115,7 +121,7 @@ class _TrialLogger(WandbEpochLogger):
         check_objective: bool = False,
         interruptions: Interruptions | None = None,
     ) -> None:
-        parts = objective.objectives if isinstance(objective, MultiObjective) else [objective]
+        parts = objective_parts(objective)
         super().__init__(trial_run.run, summaries={part.name: part.direction for part in parts})
         self.trial_run = trial_run
         self.trial_id = trial_id
@@ -165,7 +171,7 @@ class _TrialLogger(WandbEpochLogger):
     def _best_epoch(self) -> tuple[float, int] | None:
         """The objective's best (value, epoch) in this fit, as KerasTuner scores it (several objectives: their sum,
         each signed by its direction, under the name `multi_objective`); None where no epoch has it finite."""
-        parts = self.objective.objectives if isinstance(self.objective, MultiObjective) else [self.objective]
+        parts = objective_parts(self.objective)
         values = [(float(self.objective.get_value(e)), int(e["epoch"])) for e in self.curve
                   if all(part.name in e for part in parts)]
         scored = [(value, epoch) for value, epoch in values if np.isfinite(value)]
@@ -180,7 +186,7 @@ class _TrialLogger(WandbEpochLogger):
 
     def _check_objective(self, metrics: Mapping[str, float]) -> None:
         """After the first epoch: is the objective among what the model reports? If not, stop the search now."""
-        parts = self.objective.objectives if isinstance(self.objective, MultiObjective) else [self.objective]
+        parts = objective_parts(self.objective)
         missing = [part.name for part in parts if part.name not in metrics]
         if missing:
             reported = sorted(name for name in metrics if name != "learning_rate")
