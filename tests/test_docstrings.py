@@ -14,6 +14,7 @@ MODULES = [
     "kt_wandb.tuners._signals",
     "kt_wandb.tuners._pruners",
     "kt_wandb._records",
+    "kt_wandb._heap",
     "kt_wandb.models._mlp",
     "kt_wandb.models._cnn",
 ]

@@ -64,7 +64,8 @@ def test_the_readme_search_script_runs_alone_and_under_the_launcher_unchanged(tm
         cwd=launched, capture_output=True, text=True, timeout=900, env=child_env(WANDB_DIR=str(runs_dir)),
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    chief = [line.split(maxsplit=1)[1] for line in result.stdout.splitlines() if line.startswith("[chief] ")]
+    # a chief's line, without its name (an empty line the chief printed is "[chief] ")
+    chief = [line.removeprefix("[chief] ") for line in result.stdout.splitlines() if line.startswith("[chief] ")]
     header = [line for line in chief if line.split() == ["trial_id", "worker", "score"]]
     rows = [line for line in chief if re.fullmatch(r"\d+\s+\d+\s+worker[01]\s+[\d.]+", line.strip())]
     assert header and len(rows) == 6, result.stdout[-3000:]  # the chief printed the table, one row per trial

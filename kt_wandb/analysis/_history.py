@@ -126,6 +126,7 @@ AXIS_SWITCH_SCRIPT = """
   if (!chart || !window.Plotly) { return; }
   document.querySelectorAll('#history-axis button').forEach(function (button) {
     button.addEventListener('click', function () {
+      if (!chart.data) { return; }  // not drawn yet (scrolled past)
       chart._ktNumbers = chart._ktNumbers || chart.data.map(function (t) { return t.x; });
       var time = button.dataset.axis === 'time';
       window.Plotly.update(chart,

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kt_wandb._heap import frozen_heap
 from kt_wandb._records import write_text
+from kt_wandb.analysis._charts import CHARTS_SCRIPT, charts_html, plotly_script
 from kt_wandb.analysis._history import (
     AXIS_SWITCH,
     AXIS_SWITCH_SCRIPT,
@@ -230,10 +232,12 @@ th:hover { background: #e8e8e8; }
 .best-params { columns: 3; font-size: 13px; color: #333; }
 .errors { margin: 8px 0 16px; font-size: 13px; }
 .axis-switch { font-size: 13px; color: #555; margin-top: 12px; }
+.kt-chart-waiting { color: #888; font-size: 13px; text-align: center; padding-top: 40px; }
 #searches td, #searches th { text-align: left; }
 """
 
 
+@frozen_heap(collect=False)  # the collector's passes skip the heap found: kt_wandb._heap
 def write_report(
     project_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     path: str | os.PathLike[str] | None = None,
@@ -245,15 +249,15 @@ def write_report(
 
     One search: the trials by status (the failed ones' errors, the best trial
     and its run), the optimisation history (each trial's objective in the order
-    trials ended and the best so far, by trial or by time), a
-    parallel-coordinates chart (an axis per hyperparameter and the objective,
-    log axes for log-sampled hyperparameters, brushable), a slice plot per
-    hyperparameter, the importance and correlation bars, the learning curves
-    (a Hyperband trial's joined to its parent's) and a table of every trial
-    (sortable, paged, filtered by text, status and Hyperband bracket and round)
-    with its W&B run. Several: each search's best so far against time on one
-    chart, and all their trials in one table with a `search` column. It needs
-    no network to open.
+    trials ended and the best so far, by trial or by time), the importance
+    and correlation bars, a parallel-coordinates chart (an axis per
+    hyperparameter and the objective, log axes for log-sampled
+    hyperparameters, brushable), a slice plot per hyperparameter, the learning
+    curves (a Hyperband trial's joined to its parent's) and a table of every
+    trial (sortable, paged, filtered by text, status and Hyperband bracket and
+    round) with its W&B run. Several: each search's best so far against time on
+    one chart, and all their trials in one table with a `search` column. It
+    needs no network to open; a chart is drawn when it comes onto the screen.
 
     Args:
         project_dir: The search's project directory (`directory/project_name`),
@@ -288,6 +292,9 @@ def write_report(
 {body}
 <script>{_SORT_SCRIPT}</script>
 {script}
+{plotly_script()}
+<script>{CHARTS_SCRIPT}</script>
+<script>{AXIS_SWITCH_SCRIPT}</script>
 </body></html>
 """
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -297,28 +304,15 @@ def write_report(
     return target
 
 
-def _charts(figures: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    import plotly.io
-
-    # Plain figure dicts, not validated trace by trace: a 1,000-trial report stays fast.
-    return [
-        plotly.io.to_html(
-            figure, full_html=False, include_plotlyjs=(index == 0), div_id=name,
-            config={"responsive": True}, validate=False,
-        )
-        for index, (name, figure) in enumerate(figures)
-    ]
-
-
 def _search_body(data: ReportData) -> tuple[str, str]:
     """One search's report: its title, and its page's body."""
     frame = data.frame
     history = optimization_history(frame, data.direction)
-    charts = _charts([
+    charts = charts_html([
         ("history", history_figure(history, data.objective, data.direction)),
+        ("importance", _importance_bars(data)),
         ("parcoords", _parallel_coordinates(data)),
         ("slices", slices_figure(slices(frame, data.space), data.objective, data.direction)),
-        ("importance", _importance_bars(data)),
         ("curves", _learning_curves(data)),
     ])
     direction = "maximised" if data.direction == "max" else "minimised"
@@ -326,8 +320,7 @@ def _search_body(data: ReportData) -> tuple[str, str]:
 <p class="summary">{len(frame)} trials; objective {html.escape(data.objective)} ({direction}).</p>
 {overview_html(frame, data.objective, data.direction)}
 {AXIS_SWITCH}
-{"".join(charts)}
-<script>{AXIS_SWITCH_SCRIPT}</script>
+{charts}
 <h2>Trials</h2>
 <p class="summary">Click a column to sort.</p>
 {_table(data)}
@@ -358,7 +351,7 @@ def _comparison_body(dirs: list[str | os.PathLike[str]]) -> tuple[str, str]:
     body = f"""<h1>{html.escape(title)}: {html.escape(objective)}</h1>
 <table id="searches"><thead><tr><th>search</th><th>oracle</th><th>trials</th><th>best</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
-{"".join(_charts([("searches-history", searches_figure(histories, objective, direction))]))}
+{charts_html([("searches-history", searches_figure(histories, objective, direction))])}
 <h2>Trials</h2>
 <p class="summary">Click a column to sort.</p>
 {table_html(table_payload(combined))}"""

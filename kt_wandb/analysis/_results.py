@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from kt_wandb._heap import frozen_heap
 from kt_wandb._records import IDENTITY_FILE, RUN_RECORD, read_json
 
 __all__ = ["learning_curves", "load_trials", "results_frame", "search_space"]
@@ -92,6 +93,7 @@ def _number(value: Any) -> Any:
     return float("nan") if value is None else value
 
 
+@frozen_heap(collect=False)  # the collector's passes skip the heap found: kt_wandb._heap
 def results_frame(
     project_dir: str | os.PathLike[str], *, trials: list[dict[str, Any]] | None = None
 ) -> pd.DataFrame:
@@ -201,6 +203,7 @@ def _best_values(history: list[list[dict[str, float]]], trackers: dict[str, Any]
     return best
 
 
+@frozen_heap(collect=False)  # the collector's passes skip the heap found: kt_wandb._heap
 def learning_curves(
     project_dir: str | os.PathLike[str], *, trials: list[dict[str, Any]] | None = None
 ) -> pd.DataFrame:

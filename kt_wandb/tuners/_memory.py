@@ -17,15 +17,15 @@ again: about 2 s a trial on a 2-core CPU).
 
 And the garbage collector: KerasTuner runs a full `gc.collect()` before every
 trial's model (two, with Keras's `clear_session`), which walks every object of
-the process; `frozen_heap` keeps what existed before the search out of them.
+the process; `frozen_heap` (in `kt_wandb._heap`, shared with the analysis)
+keeps what existed before the search out of them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Iterator
 from typing import Any
+
+from kt_wandb._heap import frozen_heap
 
 __all__ = ["TrialMemory", "frozen_heap"]
 
@@ -92,37 +92,3 @@ class TrialMemory:
             registry.pop(key, None)
         self._gradients_before = None
         return len(added)
-
-
-@contextlib.contextmanager
-def frozen_heap() -> Iterator[None]:
-    """For the while of a search, leaves the objects that exist as it starts out of the collector's passes.
-
-    KerasTuner's `_try_build` collects garbage twice before each trial's model
-    (its own `gc.collect()` and Keras's `clear_session`). A full pass walks every
-    object the process holds: with TensorFlow, Keras and wandb imported, about
-    0.2 s a pass on a 2-core CPU, 0.4 s of every trial. `gc.freeze()` moves what
-    exists as the search starts (modules, the data, the user's own objects) out
-    of the collector's generations, so a pass walks only what the search made
-    since, and each trial's models are collected as before. What was frozen is
-    unfrozen when the search ends, also on an exception; garbage among it is
-    collected then. Left alone where the program turned the collector off or
-    froze objects itself.
-
-    Example:
-        >>> import gc
-        >>> from kt_wandb.tuners import frozen_heap
-        >>> with frozen_heap():
-        ...     frozen = gc.get_freeze_count()
-        >>> frozen > 0, gc.get_freeze_count()
-        (True, 0)
-    """
-    if not gc.isenabled() or gc.get_freeze_count() > 0:
-        yield
-        return
-    gc.collect()  # what is garbage already goes now, not at the search's end
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()

@@ -33,6 +33,16 @@ def chromium() -> str:
     return path
 
 
+def draw_every_chart(page) -> int:
+    """Scrolls each chart onto the screen, as a reader does, until it is drawn; how many charts there are."""
+    charts = page.evaluate("Array.from(document.querySelectorAll('.kt-chart')).map(chart => chart.id)")
+    for chart in charts:
+        page.locator(f"#{chart}").scroll_into_view_if_needed()
+        page.wait_for_function(f"document.getElementById('{chart}').classList.contains('js-plotly-plot')")
+    page.evaluate("window.scrollTo(0, 0)")
+    return len(charts)
+
+
 def build(hp):
     import keras
 
@@ -75,7 +85,7 @@ def test_the_report_renders_every_trial_and_runs_nothing_injected(report):
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(path.as_uri())
-            page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === 5")
+            assert draw_every_chart(page) == 5
             history = page.evaluate(HISTORY)
             slices = page.evaluate("document.getElementById('slices')._fullData.map(t => t.x.length)")
             page.click("#history-axis button[data-axis=time]")
@@ -117,6 +127,38 @@ def test_the_report_renders_every_trial_and_runs_nothing_injected(report):
     # Sorting by score, both ways: the failed trial has none and stays last.
     assert float(descending) == pytest.approx(scores[-1])
     assert float(ascending) == pytest.approx(scores[0])
+
+WAITING = "Array.from(document.querySelectorAll('.kt-chart:not(.js-plotly-plot)')).map(chart => chart.id)"
+
+
+def test_a_chart_is_drawn_when_it_comes_onto_the_screen_and_every_chart_before_printing(report):
+    from playwright.sync_api import sync_playwright
+
+    path, _ = report
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 600})
+            page.goto(path.as_uri())
+            page.wait_for_function("document.getElementById('history').classList.contains('js-plotly-plot')")
+            page.wait_for_timeout(500)  # time to draw anything else it would
+            at_first = page.evaluate(WAITING)
+            placeholder = page.text_content("#curves")
+            page.locator("#curves").scroll_into_view_if_needed()
+            page.wait_for_function("document.getElementById('curves').classList.contains('js-plotly-plot')")
+            after_scroll = page.evaluate(WAITING)
+            printed = browser.new_page(viewport={"width": 1300, "height": 600})
+            printed.goto(path.as_uri())
+            printed.wait_for_function("document.getElementById('history').classList.contains('js-plotly-plot')")
+            printed.pdf()
+            after_print = printed.evaluate(WAITING)
+        finally:
+            browser.close()
+    assert at_first == ["importance", "parcoords", "slices", "curves"]  # below the first screen: not yet drawn
+    assert "drawing the chart" in placeholder
+    assert "curves" not in after_scroll and "importance" in after_scroll  # what was scrolled past stays undrawn
+    assert after_print == []  # a printed report has every chart
+
 
 # The history's best-so-far line: its x, and the seconds each of its points ended at.
 BEST_LINE = """(() => {
@@ -170,7 +212,7 @@ def test_write_report_to_a_path(report, tmp_path):
 def open_page(browser, path: Path, charts: int):
     page = browser.new_page(viewport={"width": 1300, "height": 1400})
     page.goto(path.as_uri())
-    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length === {charts}")
+    assert draw_every_chart(page) == charts
     return page
 
 
@@ -251,13 +293,13 @@ def test_the_live_report_reloads_while_the_search_runs_and_stops_after(tmp_path)
                 time.sleep(0.1)
             page = browser.new_page()
             loads: list[float] = []
-            page.on("load", lambda: loads.append(time.monotonic()))
+            page.on("load", lambda: loads.append(time.time()))
             page.goto(page_path.as_uri())
             while search.poll() is None:  # playwright's own waits: its events are dispatched meanwhile
                 assert time.monotonic() < deadline + 300
                 page.wait_for_timeout(200)
             assert search.returncode == 0, search.stderr.read()[-3000:]
-            ended = time.monotonic()
+            final_written = page_path.stat().st_mtime  # the search wrote the final report before it exited
             page.wait_for_timeout(3000 * POLL_SECONDS)  # the last poll finds the final report
             after_end = len(loads)
             page.wait_for_timeout(4000 * POLL_SECONDS)
@@ -267,8 +309,8 @@ def test_the_live_report_reloads_while_the_search_runs_and_stops_after(tmp_path)
             browser.close()
     assert len(loads) == after_end  # once the search has ended, the page stays
     assert final_rows == 4 and not polling  # the final report, which no longer polls
-    assert len([t for t in loads if t < ended]) >= 2  # opened, and reloaded while trials ended
-    assert loads[-1] > ended  # and once more, into the final report
+    assert len([t for t in loads if t < final_written]) >= 2  # opened, and reloaded while trials ended
+    assert loads[-1] >= final_written  # and once more, into the final report
 
 
 def test_the_live_report_is_written_only_within_its_share_of_the_search(tmp_path, digits):

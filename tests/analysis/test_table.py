@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_report import CHROMIUM_ARGS, INJECTED, chromium
+from test_report import CHROMIUM_ARGS, INJECTED, chromium, draw_every_chart
 
 from kt_wandb._records import RUN_RECORD
 from kt_wandb.analysis import results_frame, write_report
@@ -73,7 +73,7 @@ def page(browser, search):
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(search[0].as_uri())
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === 5")
+    assert draw_every_chart(page) == 5
     yield page
     assert page.evaluate("window.__pwned") is None
     assert errors == []
