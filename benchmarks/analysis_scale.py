@@ -121,7 +121,10 @@ SCROLL_ON = """async () => {
   const frame = () => new Promise(resolve => requestAnimationFrame(resolve));
   const started = performance.now();
   chart.scrollIntoView();
-  while (!chart.classList.contains('js-plotly-plot')) { await frame(); }
+  while (!chart.classList.contains('js-plotly-plot')) {
+    if (performance.now() - started > 120000) { throw new Error(chart.id + ' was not drawn in 2 minutes'); }
+    await frame();
+  }
   await frame();
   const after = waiting();
   return [performance.now() - started, before.filter(id => !after.includes(id)).join(' and ')];

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 __all__ = ["frozen_heap"]
 
-_depth = 0  # how many frozen_heap blocks that froze the heap are open (0 or 1)
+_depth = 0  # the frozen_heap blocks open in this process (the outermost decides)
 
 
 @contextlib.contextmanager
@@ -26,8 +26,8 @@ def frozen_heap(*, collect: bool = True) -> Iterator[None]:
     collected then. Left alone where the program turned the collector off or
     froze objects itself.
 
-    The analysis (`results_frame`, `parameter_importance`, `write_report`)
-    freezes the heap too, with `collect=False`: one pass costs what it saves
+    The analysis (`results_frame`, `learning_curves`, `parameter_importance`,
+    `write_report`) freezes the heap too, with `collect=False`: one pass costs what it saves
     there, and a pass the collector starts in the middle of reading a search's
     records costs it 0.1 to 0.3 s with TensorFlow imported.
 
@@ -45,15 +45,20 @@ def frozen_heap(*, collect: bool = True) -> Iterator[None]:
     global _depth
     # Within one already (the analysis inside a search): nothing to do. `get_freeze_count` walks every frozen
     # object, 13 ms with TensorFlow imported, so it is asked only by the outermost.
-    if _depth > 0 or not gc.isenabled() or gc.get_freeze_count() > 0:
+    if _depth > 0 or not gc.isenabled():
         yield
         return
-    if collect:
-        gc.collect()  # what is garbage already goes now, not at the search's end
-    gc.freeze()
     _depth += 1
     try:
-        yield
+        if gc.get_freeze_count() > 0:  # the program froze objects itself: left as they are
+            yield
+            return
+        if collect:
+            gc.collect()  # what is garbage already goes now, not at the search's end
+        try:
+            gc.freeze()
+            yield
+        finally:
+            gc.unfreeze()  # nothing was frozen before: this gives back only what this block froze
     finally:
         _depth -= 1
-        gc.unfreeze()

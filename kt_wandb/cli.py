@@ -221,7 +221,7 @@ def _search(args: argparse.Namespace) -> int:
     pruning = f", pruner {args.pruner}" if args.pruner else ""
     print(f"searching {data.name} ({len(data.x_train)} training examples) with {args.model}, "
           f"{args.oracle}{pruning}, {tuner.total or '?'} trials")
-    if tuner.role is None:
+    if tuner.role != "worker":  # a distributed search's report is the chief's
         print(f"report (follows the search; open it now): {tuner.report_path}", flush=True)
     started = time.monotonic()
     tuner.search(data.x_train, data.y_train, epochs=args.epochs, validation_split=0.2, verbose=0)

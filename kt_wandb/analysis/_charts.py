@@ -3,12 +3,13 @@
 Each chart is an empty `<div class="kt-chart">` as tall as the chart will be,
 and its figure as JSON beside it. `CHARTS_SCRIPT` draws the charts on the
 screen at once, and each other one as it comes onto the screen (or when the
-page is printed); until then it reads "drawing the chart". A chart costs most where WebGL is drawn in software (parallel
-coordinates, and the scatter charts past 1,000 trials: about a second each in
-headless Chromium): a page only pays for what is looked at, and a live report,
-which reloads after each trial, redraws only what is on the screen.
+page is printed); until then it reads "drawing the chart". A chart costs most
+where WebGL is drawn in software (the parallel coordinates, and the scatter
+charts past 1,000 trials: about a second each in headless Chromium): a page
+pays only for what is looked at, and a live report, which reloads after
+trials end, redraws only what is on the screen.
 
-plotly.js goes after the page's text and table (`PLOTLY_SCRIPT` first, then
+plotly.js goes after the page's text and table (`plotly_script()`, then
 `CHARTS_SCRIPT`): they show while the browser compiles it.
 """
 
@@ -25,7 +26,7 @@ def charts_html(figures: list[tuple[str, dict[str, Any]]]) -> str:
 
     parts = []
     for name, figure in figures:
-        height = int(figure.get("layout", {}).get("height", 450))
+        height = int(figure.get("layout", {}).get("height") or 450)  # plotly's default
         # Plain figure dicts, not validated trace by trace: a 10,000-trial report stays fast. plotly's
         # JSON has `<`, `>` and `/` escaped, so no value can end the script element.
         text = plotly.io.to_json(figure, validate=False)
@@ -53,8 +54,12 @@ CHARTS_SCRIPT = """
     if (at < 0) { return; }
     pending.splice(at, 1);
     chart.textContent = '';
-    var figure = JSON.parse(document.getElementById(chart.id + '-figure').textContent);
-    window.Plotly.newPlot(chart, figure.data, figure.layout, {responsive: true});
+    try {  // one chart that fails leaves the others to draw
+      var figure = JSON.parse(document.getElementById(chart.id + '-figure').textContent);
+      window.Plotly.newPlot(chart, figure.data, figure.layout, {responsive: true});
+    } catch (error) {
+      chart.textContent = 'This chart could not be drawn: ' + error;
+    }
   }
   function shown(chart) {
     var box = chart.getBoundingClientRect();

@@ -16,7 +16,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from typing import Any
 
@@ -262,7 +262,9 @@ def _servicer_class() -> type:
     return Servicer
 
 
-def serve_oracle(oracle: Any, *, timeout: float | None = None, poll_s: float = 0.5) -> None:
+def serve_oracle(
+    oracle: Any, *, timeout: float | None = None, poll_s: float = 0.5, on_poll: Callable[[], None] | None = None
+) -> None:
     """Serves `oracle` to the workers until every trial is done and every worker told to stop.
 
     Args:
@@ -270,6 +272,8 @@ def serve_oracle(oracle: Any, *, timeout: float | None = None, poll_s: float = 0
         timeout: Seconds a worker may stay silent before its trial goes to
             another worker (default: `KT_WANDB_HEARTBEAT_TIMEOUT`, or 120).
         poll_s: How often the chief looks for silent workers and the end.
+        on_poll: Called after each look, without the oracle's lock (the live
+            report's writer).
     """
     import grpc
     from keras_tuner.src import protos
@@ -306,6 +310,8 @@ def serve_oracle(oracle: Any, *, timeout: float | None = None, poll_s: float = 0
                 servicer.done.add(tuner_id)
                 what = f"; trial {trial_id} goes back to the queue" if trial_id else ""
                 logger.warning(f"worker {tuner_id} silent for over {timeout:g} s, dropped{what}.")
+            if on_poll is not None:
+                on_poll()
             with holding(oracle):
                 ended = servicer.stop_triggered and exit_chief(oracle)
             if not ended:

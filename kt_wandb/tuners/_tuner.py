@@ -32,6 +32,7 @@ from kt_wandb.tuners._distributed import (
     Heartbeat,
     expected_workers,
     heartbeat_timeout,
+    holding,
     role,
     serve_oracle,
     wait_for_chief,
@@ -261,8 +262,9 @@ class WandbTuner(kt.Tuner):
             search starts, after trials end (as long as writing it takes at
             most 2 % of the search's time; a float sets another share), and at
             its end. An open page reloads itself when a newer one exists, and
-            stops once the search has ended. In a distributed search, not
-            written (`kt-wandb report` writes it). False: only `report()`.
+            stops once the search has ended. In a distributed search the
+            chief writes it, from every worker's trials. False: only
+            `report()`.
         tensorboard_dir: Also write TensorBoard HParams here: the experiment
             (domains from the search space, the objective and the metrics)
             once per `search()`, and one HParams session per trial (and
@@ -385,6 +387,7 @@ class WandbTuner(kt.Tuner):
         self._part = 0  # the execution (or fold) of the trial that trains now
         self._fit_epochs: Any = None  # the epochs the trial's fit was asked for
         self._live: LiveReport | None = None  # the report written while a search runs
+        self._ended_seen = 0  # the chief's: how many trials had ended at the live report's last look
         self._verbose = True  # search(verbose=...)'s, for the search's closing lines
         if mode != "disabled" and self.role != "chief":  # the first trial needn't wait for wandb's service
             _service.start_in_background()
@@ -411,10 +414,15 @@ class WandbTuner(kt.Tuner):
     def on_search_begin(self) -> None:
         super().on_search_begin()
         self._session = self._new_session()
+        self._start_live_report()
+
+    def _start_live_report(self) -> None:
+        """The report that follows the search, where asked for: a distributed search's is the chief's."""
         self._live = None
-        if self._live_share and self.role is None:
+        if self._live_share and self.role != "worker":
             self._live = LiveReport(self.project_dir, share=self._live_share, seed=self._report_seed())
             self._live.begin()
+            self._ended_seen = len(self.oracle.end_order)
 
     @property
     def report_path(self) -> str:
@@ -696,8 +704,22 @@ class WandbTuner(kt.Tuner):
         if verbose is not None:
             self.oracle.verbose = verbose
         self.save()
-        serve_oracle(self.oracle, timeout=self._heartbeat_timeout)
-        self.on_search_end()
+        self._start_live_report()
+        try:
+            serve_oracle(self.oracle, timeout=self._heartbeat_timeout, on_poll=self._workers_ended_trials)
+            self.on_search_end()
+        finally:
+            if self._live is not None and not self._live.ended:  # an exception or Ctrl-C: still the final one
+                self._live.end()
+
+    def _workers_ended_trials(self) -> None:
+        """The chief between its polls: the live report again once the workers have ended trials since."""
+        ended = len(self.oracle.end_order)
+        if self._live is None or ended == self._ended_seen:
+            return
+        self._ended_seen = ended
+        with holding(self.oracle):  # no worker's request writes a trial's file while the report reads them
+            self._live.trial_ended()
 
     def _read_finished_search(self) -> None:
         """A worker after the search: the chief is gone, so read the trials from the project directory."""

@@ -18,3 +18,27 @@ def test_a_chart_waits_as_tall_as_it_will_be_with_its_figure_beside_it():
     assert text.count("</script>") == 2  # no value can end its figure's script element
     figure = json.loads(re.search(r'id="one-figure">(.*?)</script>', text, flags=re.S).group(1))
     assert figure["data"][0]["text"] == FIGURE["data"][0]["text"] and figure["data"][0]["x"] == [1.0, None]
+
+
+def test_a_chart_that_cannot_be_drawn_says_so_and_leaves_the_others_drawn(tmp_path):
+    from playwright.sync_api import sync_playwright
+    from test_report import CHROMIUM_ARGS, chromium
+
+    from kt_wandb.analysis._charts import CHARTS_SCRIPT, plotly_script
+
+    small = {"data": [{"type": "bar", "x": ["a"], "y": [1]}], "layout": {"height": 200}}
+    charts = charts_html([("broken", small), ("fine", small)])
+    broken = re.sub(r'(id="broken-figure">).*?(</script>)', r"\1{not json\2", charts, flags=re.S)
+    page_path = tmp_path / "page.html"
+    page_path.write_text(f"<!DOCTYPE html><html><body>{broken}{plotly_script()}<script>{CHARTS_SCRIPT}</script>"
+                         "</body></html>")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 800, "height": 800})
+            page.goto(page_path.as_uri())
+            page.wait_for_function("document.getElementById('fine').classList.contains('js-plotly-plot')")
+            said = page.text_content("#broken")
+        finally:
+            browser.close()
+    assert said.startswith("This chart could not be drawn: SyntaxError")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -332,6 +333,43 @@ def test_a_chief_and_two_workers_run_each_trial_once_as_one_run_of_one_group(tmp
     assert all(run.exit_code == 0 and run.summary["trial/worker"] in ("worker0", "worker1") for run in runs.values())
     frame = results_frame(tmp_path / "search" / "search")
     assert len(frame) == 6 and set(frame.worker) == {"worker0", "worker1"}
+
+
+def _completed_in_report(path: Path) -> tuple[int, bool] | None:
+    """How many trials the report's table shows completed, and whether the page reloads; None where unwritten."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    found = re.search(r'<script type="application/json" id="trials-data">(.*?)</script>', text, flags=re.S)
+    if found is None:  # the page that waits for the first trial
+        return 0, "ktWandbStamp" in text
+    table = json.loads(found.group(1))
+    completed = sum(row[table["status"]] == "COMPLETED" for row in table["rows"])
+    return completed, "ktWandbStamp" in text
+
+
+@pytest.mark.slow
+def test_the_chief_keeps_the_report_up_to_date_with_every_workers_trials(tmp_path, wandb_env):
+    command = [
+        sys.executable, "-m", "kt_wandb.cli", "launch", "--workers", "2", "--gpus", "none", "--",
+        sys.executable, str(SCRIPT), str(tmp_path / "search"), "6",
+    ]
+    report = tmp_path / "search" / "search" / "report.html"
+    log = tmp_path / "launch.log"
+    with log.open("w") as out:  # a file, not a pipe that nobody reads while the test polls
+        launch = subprocess.Popen(command, env=child_env(TRIAL_SLEEP="1"), stdout=out, stderr=subprocess.STDOUT)
+        seen = set()
+        deadline = time.monotonic() + 600
+        while launch.poll() is None and time.monotonic() < deadline:  # what a user with the page open would see
+            state = _completed_in_report(report)
+            if state is not None:
+                seen.add(state)
+            time.sleep(0.1)
+        launch.wait(timeout=60)
+    assert launch.returncode == 0, log.read_text()[-4000:]
+    assert any(0 < completed < 6 and live for completed, live in seen), seen  # while the workers' trials ended
+    assert _completed_in_report(report) == (6, False)  # the final report, which no longer reloads
 
 
 @pytest.mark.slow
