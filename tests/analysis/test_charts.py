@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import re
 
+import test_report
+from test_report import DRAWN
+
 from kt_wandb.analysis._charts import charts_html
 
 FIGURE = {"data": [{"type": "scatter", "x": [1.0, float("nan")], "text": ["</script><script>window.x=1</script>"]}],
           "layout": {"height": 321}}
+
+browser = test_report.browser  # one Chromium for the module (a fixture)
 
 
 def test_a_chart_waits_as_tall_as_it_will_be_with_its_figure_beside_it():
@@ -20,10 +25,7 @@ def test_a_chart_waits_as_tall_as_it_will_be_with_its_figure_beside_it():
     assert figure["data"][0]["text"] == FIGURE["data"][0]["text"] and figure["data"][0]["x"] == [1.0, None]
 
 
-def test_a_chart_that_cannot_be_drawn_says_so_and_leaves_the_others_drawn(tmp_path):
-    from playwright.sync_api import sync_playwright
-    from test_report import CHROMIUM_ARGS, chromium
-
+def test_a_chart_that_cannot_be_drawn_says_so_and_leaves_the_others_drawn(tmp_path, browser):
     from kt_wandb.analysis._charts import CHARTS_SCRIPT, plotly_script
 
     small = {"data": [{"type": "bar", "x": ["a"], "y": [1]}], "layout": {"height": 200}}
@@ -32,13 +34,7 @@ def test_a_chart_that_cannot_be_drawn_says_so_and_leaves_the_others_drawn(tmp_pa
     page_path = tmp_path / "page.html"
     page_path.write_text(f"<!DOCTYPE html><html><body>{broken}{plotly_script()}<script>{CHARTS_SCRIPT}</script>"
                          "</body></html>")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 800, "height": 800})
-            page.goto(page_path.as_uri())
-            page.wait_for_function("document.getElementById('fine').classList.contains('js-plotly-plot')")
-            said = page.text_content("#broken")
-        finally:
-            browser.close()
-    assert said.startswith("This chart could not be drawn: SyntaxError")
+    page = browser.new_page(viewport={"width": 800, "height": 800})
+    page.goto(page_path.as_uri())
+    page.wait_for_function(DRAWN, arg="fine")
+    assert page.text_content("#broken").startswith("This chart could not be drawn: SyntaxError")

@@ -22,6 +22,8 @@ CHROMIUM_ARGS = [
 ]
 # Values that would run script if the report pasted them in unescaped.
 INJECTED = ['<img src=x onerror="window.__pwned=1">', "</script><script>window.__pwned=2</script>"]
+# Whether the chart with this id is drawn (plotly marks the div it has drawn into).
+DRAWN = "chart => document.getElementById(chart).classList.contains('js-plotly-plot')"
 
 
 def chromium() -> str:
@@ -33,12 +35,23 @@ def chromium() -> str:
     return path
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for a module's tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
 def draw_every_chart(page) -> int:
     """Scrolls each chart onto the screen, as a reader does, until it is drawn; how many charts there are."""
     charts = page.evaluate("Array.from(document.querySelectorAll('.kt-chart')).map(chart => chart.id)")
     for chart in charts:
         page.locator(f"#{chart}").scroll_into_view_if_needed()
-        page.wait_for_function(f"document.getElementById('{chart}').classList.contains('js-plotly-plot')")
+        page.wait_for_function(DRAWN, arg=chart)
     page.evaluate("window.scrollTo(0, 0)")
     return len(charts)
 
@@ -70,45 +83,38 @@ def report(tmp_path_factory, digits):
     return Path(tuner.report()), tuner
 
 
-def test_the_report_renders_every_trial_and_runs_nothing_injected(report):
-    from playwright.sync_api import sync_playwright
-
+def test_the_report_renders_every_trial_and_runs_nothing_injected(report, browser):
     path, tuner = report
     trials = tuner.oracle.trials.values()
     completed = [t for t in trials if t.status == "COMPLETED"]
     assert len(trials) == 4 and len(completed) == 3
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 1800})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(path.as_uri())
-            assert draw_every_chart(page) == 5
-            history = page.evaluate(HISTORY)
-            slices = page.evaluate("document.getElementById('slices')._fullData.map(t => t.x.length)")
-            page.click("#history-axis button[data-axis=time]")
-            by_time = page.evaluate(BEST_LINE)
-            page.click("#history-axis button[data-axis=number]")
-            by_number = page.evaluate(BEST_LINE)
-            lines = page.evaluate("document.getElementById('parcoords')._fullData[0]._length")
-            axes = page.evaluate("document.querySelectorAll('#parcoords .axis-title').length")
-            bars = page.evaluate("document.getElementById('importance')._fullData[0]._length")
-            curves = page.evaluate("document.getElementById('curves')._fullData.length")
-            rows = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
-            pwned = page.evaluate("window.__pwned")
-            column = page.evaluate(
-                "Array.from(document.querySelectorAll('#trials th')).findIndex(th => th.textContent === 'score')"
-            )
-            first_score = f"#trials tbody tr:first-child td:nth-child({column + 1})"
-            page.click("#trials th >> text='score'")
-            ascending = page.get_attribute(first_score, "data-value")
-            page.click("#trials th >> text='score'")
-            descending = page.get_attribute(first_score, "data-value")
-            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1300, "height": 1800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(path.as_uri())
+    assert draw_every_chart(page) == 5
+    history = page.evaluate(HISTORY)
+    slices = page.evaluate("document.getElementById('slices')._fullData.map(t => t.x.length)")
+    page.click("#history-axis button[data-axis=time]")
+    by_time = page.evaluate(BEST_LINE)
+    page.click("#history-axis button[data-axis=number]")
+    by_number = page.evaluate(BEST_LINE)
+    lines = page.evaluate("document.getElementById('parcoords')._fullData[0]._length")
+    axes = page.evaluate("document.querySelectorAll('#parcoords .axis-title').length")
+    bars = page.evaluate("document.getElementById('importance')._fullData[0]._length")
+    curves = page.evaluate("document.getElementById('curves')._fullData.length")
+    rows = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
+    pwned = page.evaluate("window.__pwned")
+    column = page.evaluate(
+        "Array.from(document.querySelectorAll('#trials th')).findIndex(th => th.textContent === 'score')"
+    )
+    first_score = f"#trials tbody tr:first-child td:nth-child({column + 1})"
+    page.click("#trials th >> text='score'")
+    ascending = page.get_attribute(first_score, "data-value")
+    page.click("#trials th >> text='score'")
+    descending = page.get_attribute(first_score, "data-value")
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     assert errors == []
     assert history["completed"] == len(completed) and history["failed (no score)"] == 1  # failed: no zero
     best = history["best"]
@@ -133,29 +139,22 @@ BELOW_THE_SCREEN = ("Array.from(document.querySelectorAll('.kt-chart'))"
                     ".filter(chart => chart.getBoundingClientRect().top >= innerHeight).map(chart => chart.id)")
 
 
-def test_a_chart_is_drawn_when_it_comes_onto_the_screen_and_every_chart_before_printing(report):
-    from playwright.sync_api import sync_playwright
-
+def test_a_chart_is_drawn_when_it_comes_onto_the_screen_and_every_chart_before_printing(report, browser):
     path, _ = report
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 600})
-            page.goto(path.as_uri())
-            page.wait_for_function("document.getElementById('history').classList.contains('js-plotly-plot')")
-            page.wait_for_timeout(500)  # time to draw anything else it would
-            at_first, below = page.evaluate(WAITING), page.evaluate(BELOW_THE_SCREEN)
-            placeholder = page.text_content("#curves")
-            page.locator("#curves").scroll_into_view_if_needed()
-            page.wait_for_function("document.getElementById('curves').classList.contains('js-plotly-plot')")
-            after_scroll = page.evaluate(WAITING)
-            printed = browser.new_page(viewport={"width": 1300, "height": 600})
-            printed.goto(path.as_uri())
-            printed.wait_for_function("document.getElementById('history').classList.contains('js-plotly-plot')")
-            printed.pdf()
-            after_print = printed.evaluate(WAITING)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1300, "height": 600})
+    page.goto(path.as_uri())
+    page.wait_for_function(DRAWN, arg="history")
+    page.wait_for_timeout(500)  # time to draw anything else it would
+    at_first, below = page.evaluate(WAITING), page.evaluate(BELOW_THE_SCREEN)
+    placeholder = page.text_content("#curves")
+    page.locator("#curves").scroll_into_view_if_needed()
+    page.wait_for_function(DRAWN, arg="curves")
+    after_scroll = page.evaluate(WAITING)
+    printed = browser.new_page(viewport={"width": 1300, "height": 600})
+    printed.goto(path.as_uri())
+    printed.wait_for_function(DRAWN, arg="history")
+    printed.pdf()
+    after_print = printed.evaluate(WAITING)
     assert "curves" in below and at_first == below  # exactly those below the first screen wait
     assert "drawing the chart" in placeholder
     assert "curves" not in after_scroll and "importance" in after_scroll  # what was scrolled past stays undrawn
@@ -218,9 +217,7 @@ def open_page(browser, path: Path, charts: int):
     return page
 
 
-def test_several_searches_in_one_report_share_a_history_chart_and_a_table(report, tmp_path, digits):
-    from playwright.sync_api import sync_playwright
-
+def test_several_searches_in_one_report_share_a_history_chart_and_a_table(report, tmp_path, digits, browser):
     from kt_wandb.cli import main
 
     _, grid = report
@@ -229,19 +226,14 @@ def test_several_searches_in_one_report_share_a_history_chart_and_a_table(report
     other.search(*digits, epochs=1, validation_split=0.25, verbose=0)
     out = tmp_path / "both.html"
     assert main(["report", grid.project_dir, other.project_dir, "-o", str(out)]) == 0
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        try:
-            page = open_page(browser, out, 1)
-            lines = page.evaluate("document.getElementById('searches-history')._fullData.map(t => t.name)")
-            rows = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
-            searches = page.evaluate("Array.from(document.querySelectorAll('#trials-by-search option'))"
-                                     ".map(o => o.value)")
-            page.select_option("#trials-by-search", "random")
-            only = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
-            pwned = page.evaluate("window.__pwned")
-        finally:
-            browser.close()
+    page = open_page(browser, out, 1)
+    lines = page.evaluate("document.getElementById('searches-history')._fullData.map(t => t.name)")
+    rows = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
+    searches = page.evaluate("Array.from(document.querySelectorAll('#trials-by-search option'))"
+                             ".map(o => o.value)")
+    page.select_option("#trials-by-search", "random")
+    only = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
+    pwned = page.evaluate("window.__pwned")
     assert lines == ["report", "random"]  # one best-so-far line a search
     assert rows == len(grid.oracle.trials) + len(other.oracle.trials)
     assert searches == ["", "random", "report"] and only == len(other.oracle.trials)
@@ -272,12 +264,10 @@ tuner.search(x[:300] / 16.0, y[:300], epochs=1, validation_split=0.25, verbose=0
 
 
 @pytest.mark.slow
-def test_the_live_report_reloads_while_the_search_runs_and_stops_after(tmp_path):
+def test_the_live_report_reloads_while_the_search_runs_and_stops_after(tmp_path, browser):
     import subprocess
     import sys
     import time
-
-    from playwright.sync_api import sync_playwright
 
     from kt_wandb.analysis._live import POLL_SECONDS
 
@@ -286,29 +276,25 @@ def test_the_live_report_reloads_while_the_search_runs_and_stops_after(tmp_path)
     page_path = tmp_path / "runs" / "live" / "report.html"
     search = subprocess.Popen([sys.executable, str(script), str(tmp_path / "runs")], env=child_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        try:
-            deadline = time.monotonic() + 240
-            while not page_path.exists():
-                assert search.poll() is None and time.monotonic() < deadline, search.communicate()[1][-3000:]
-                time.sleep(0.1)
-            page = browser.new_page()
-            loads: list[float] = []
-            page.on("load", lambda: loads.append(time.time()))
-            page.goto(page_path.as_uri())
-            while search.poll() is None:  # playwright's own waits: its events are dispatched meanwhile
-                assert time.monotonic() < deadline + 300
-                page.wait_for_timeout(200)
-            assert search.returncode == 0, search.stderr.read()[-3000:]
-            final_written = page_path.stat().st_mtime  # the search wrote the final report before it exited
-            page.wait_for_timeout(3000 * POLL_SECONDS)  # the last poll finds the final report
-            after_end = len(loads)
-            page.wait_for_timeout(4000 * POLL_SECONDS)
-            final_rows = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
-            polling = page.evaluate("Array.from(document.scripts).some(s => s.textContent.includes('ktWandbStamp'))")
-        finally:
-            browser.close()
+    deadline = time.monotonic() + 240
+    while not page_path.exists():
+        assert search.poll() is None and time.monotonic() < deadline, search.communicate()[1][-3000:]
+        time.sleep(0.1)
+    page = browser.new_page()
+    loads: list[float] = []
+    page.on("load", lambda: loads.append(time.time()))
+    page.goto(page_path.as_uri())
+    while search.poll() is None:  # playwright's own waits: its events are dispatched meanwhile
+        assert time.monotonic() < deadline + 300
+        page.wait_for_timeout(200)
+    assert search.returncode == 0, search.stderr.read()[-3000:]
+    final_written = page_path.stat().st_mtime  # the search wrote the final report before it exited
+    page.wait_for_timeout(3000 * POLL_SECONDS)  # the last poll finds the final report
+    after_end = len(loads)
+    page.wait_for_timeout(4000 * POLL_SECONDS)
+    final_rows = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
+    polling = page.evaluate("Array.from(document.scripts).some(s => s.textContent.includes('ktWandbStamp'))")
+    page.close()
     assert len(loads) == after_end  # once the search has ended, the page stays
     assert final_rows == 4 and not polling  # the final report, which no longer polls
     assert len([t for t in loads if t < final_written]) >= 2  # opened, and reloaded while trials ended
@@ -335,28 +321,21 @@ def test_the_live_report_is_written_only_within_its_share_of_the_search(tmp_path
     assert "ktWandbStamp" not in Path(tuner.report_path).read_text()  # the final one doesn't reload
 
 
-def test_a_hyperband_report_joins_each_continued_curve_to_its_parent_and_filters_by_bracket(tmp_path, digits):
-    from playwright.sync_api import sync_playwright
-
+def test_a_hyperband_report_joins_each_continued_curve_to_its_parent_and_filters_by_bracket(tmp_path, digits, browser):
     tuner = WandbTuner(build_units, objective="val_accuracy", oracle="hyperband", max_epochs=3, factor=3, seed=0,
                        wandb_mode="disabled", directory=str(tmp_path), project_name="hb")
     tuner.search(*digits, validation_split=0.25, verbose=0)
     frame = tuner.results_frame().set_index("trial_id")
     children = frame[frame.continued_from.notna()]
     assert len(children) >= 1 and {"bracket", "round"} <= set(frame.columns)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        try:
-            page = open_page(browser, Path(tuner.report()), 5)
-            curves = page.evaluate("Object.fromEntries(document.getElementById('curves').data"
-                                   ".map(t => [t.name, Array.from(t.x)]))")
-            brackets = page.evaluate("Array.from(document.querySelectorAll('#trials-by-bracket option'))"
-                                     ".map(o => o.value)")
-            bracket = str(int(children.bracket.iloc[0]))
-            page.select_option("#trials-by-bracket", bracket)
-            rows = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
-        finally:
-            browser.close()
+    page = open_page(browser, Path(tuner.report()), 5)
+    curves = page.evaluate("Object.fromEntries(document.getElementById('curves').data"
+                           ".map(t => [t.name, Array.from(t.x)]))")
+    brackets = page.evaluate("Array.from(document.querySelectorAll('#trials-by-bracket option'))"
+                             ".map(o => o.value)")
+    bracket = str(int(children.bracket.iloc[0]))
+    page.select_option("#trials-by-bracket", bracket)
+    rows = page.evaluate("document.querySelectorAll('#trials tbody tr').length")
     for child, row in children.iterrows():
         parent = curves[f"trial {row.continued_from}"]
         # The child's line starts where its parent's ended, then goes on from its own first epoch.

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_report import CHROMIUM_ARGS, INJECTED, chromium, draw_every_chart
+import test_report
+from test_report import INJECTED, draw_every_chart
 
 from kt_wandb._records import RUN_RECORD
 from kt_wandb.analysis import results_frame, write_report
@@ -21,6 +22,8 @@ TRIALS = 250
 URL = "https://wandb.ai/team/scale/runs/bench000-0001"
 RUN_DIR = "/tmp/kt-wandb-scale/wandb/offline-run-20260101_000000-bench000-0002"
 EVIL = "javascript:window.__pwned=4"
+
+browser = test_report.browser  # one Chromium for the module (a fixture)
 
 
 def edit(path: Path, **changes: object) -> None:
@@ -54,16 +57,6 @@ def search(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
     make_search(root, TRIALS, epochs=4)
     patch_search(root)
     return write_report(root), results_frame(root)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
