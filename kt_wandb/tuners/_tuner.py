@@ -424,6 +424,11 @@ class WandbTuner(kt.Tuner):
             self._live.begin()
             self._ended_seen = len(self.oracle.end_order)
 
+    def _end_live_report(self) -> None:
+        """The final report, once: at the search's end, or where an exception or Ctrl-C cut the search short."""
+        if self._live is not None and not self._live.ended:
+            self._live.end()
+
     @property
     def report_path(self) -> str:
         """Where `report()` and the live report write the offline report."""
@@ -670,8 +675,7 @@ class WandbTuner(kt.Tuner):
             finally:
                 self._cv = None
                 self._stop_heartbeat()
-                if self._live is not None and not self._live.ended:  # an exception or Ctrl-C: still the final one
-                    self._live.end()
+                self._end_live_report()  # after an exception or Ctrl-C too
 
     def _abort_trial_run(self, exc: BaseException) -> None:
         """The run of a trial that an exception or an interruption cut short, finished with the reason."""
@@ -709,8 +713,7 @@ class WandbTuner(kt.Tuner):
             serve_oracle(self.oracle, timeout=self._heartbeat_timeout, on_poll=self._workers_ended_trials)
             self.on_search_end()
         finally:
-            if self._live is not None and not self._live.ended:  # an exception or Ctrl-C: still the final one
-                self._live.end()
+            self._end_live_report()  # after an exception or Ctrl-C too
 
     def _workers_ended_trials(self) -> None:
         """The chief between its polls: the live report again once the workers have ended trials since."""
@@ -735,8 +738,7 @@ class WandbTuner(kt.Tuner):
 
     def on_search_end(self) -> None:
         super().on_search_end()
-        if self._live is not None:
-            self._live.end()
+        self._end_live_report()
         if self.role == "worker":  # the chief writes the search's own files and panels
             return
         if self.tensorboard_dir is not None:
