@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
@@ -27,12 +29,14 @@ class SearchTerminated(KeyboardInterrupt):
 
 
 def _handled_signals() -> list[signal.Signals]:
-    """SIGTERM always; SIGHUP (a closed terminal or ssh session) where the process has it and doesn't ignore it."""
-    wanted = [signal.SIGTERM]
-    hangup = getattr(signal, "SIGHUP", None)
-    if hangup is not None and signal.getsignal(hangup) is signal.SIG_DFL:  # `nohup` leaves it ignored: keep that
-        wanted.append(hangup)
-    return wanted
+    """SIGTERM and SIGHUP (a closed terminal or ssh session), each only where the program left it to the default.
+
+    An ignored one stays ignored (`nohup` ignores SIGHUP; a program may ignore SIGTERM), and a handler of the
+    program's own (a cluster's preemption hook) stays in charge: as under plain KerasTuner. Such a handler that
+    ends the program (`sys.exit`) still gets the trial's run finished, as any exception does.
+    """
+    wanted = [signal.SIGTERM, getattr(signal, "SIGHUP", None)]
+    return [signum for signum in wanted if signum is not None and signal.getsignal(signum) is signal.SIG_DFL]
 
 
 class Interruptions:
@@ -49,6 +53,9 @@ class Interruptions:
     installed, which Python sees as None, becomes the default one) and nothing
     pending is carried to the next search.
 
+    `deferred()` holds Ctrl-C and the signals above back while a trial's run
+    finishes, and raises the first one after it; a second one raises at once.
+
     Example:
         >>> from kt_wandb.tuners._signals import Interruptions
         >>> with Interruptions() as interruptions:
@@ -59,6 +66,7 @@ class Interruptions:
         self._dropped: list[KeyboardInterrupt] = []
         self._previous: dict[signal.Signals, Any] = {}
         self._previous_hook: Any = None
+        self._held: list[KeyboardInterrupt] | None = None  # inside `deferred()`: what arrived meanwhile
 
     def __enter__(self) -> Interruptions:
         if threading.current_thread() is not threading.main_thread():
@@ -89,8 +97,38 @@ class Interruptions:
                 raise SearchTerminated(dropped.signum)
             raise type(dropped)(*dropped.args)
 
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Holds interruptions back inside, and raises the first one at its end (unless another exception ends it).
+
+        A second interruption inside raises at once: a user who presses Ctrl-C twice is not kept waiting.
+        Outside the main thread, or nested, it holds nothing back.
+        """
+        if threading.current_thread() is not threading.main_thread() or self._held is not None:
+            yield
+            return
+        interrupt = signal.getsignal(signal.SIGINT)
+        held: list[KeyboardInterrupt] = []
+        self._held = held
+        if interrupt is signal.default_int_handler:  # Ctrl-C, where the program left it to Python
+            signal.signal(signal.SIGINT, self._hold)
+        try:
+            yield
+        finally:
+            if interrupt is signal.default_int_handler:
+                signal.signal(signal.SIGINT, interrupt)
+            self._held = None
+        if held:
+            raise held[0]
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        interruption = KeyboardInterrupt() if signum == signal.SIGINT else SearchTerminated(signum)
+        if self._held is None or self._held:  # not holding, or the second one: now
+            raise interruption
+        self._held.append(interruption)
+
     def _terminate(self, signum: int, frame: Any) -> None:
-        raise SearchTerminated(signum)
+        self._hold(signum, frame)
 
     def _keep_dropped(self, unraisable: Any) -> None:
         if isinstance(unraisable.exc_value, KeyboardInterrupt):  # SearchTerminated too

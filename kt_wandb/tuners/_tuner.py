@@ -87,6 +87,17 @@ class _EpochTunerCallback(tuner_utils.TunerCallback):
     on_batch_end = keras.callbacks.Callback.on_batch_end
 
 
+class _FitLength(keras.callbacks.Callback):
+    """Tells the tuner the epochs of the fit in progress, as the fit has them (Keras's default, a HyperModel's own)."""
+
+    def __init__(self, tuner: WandbTuner) -> None:
+        super().__init__()
+        self.tuner = tuner
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self.tuner._fit_epochs = self.params.get("epochs")
+
+
 def _panels_installed() -> bool:
     import importlib.util
 
@@ -385,7 +396,7 @@ class WandbTuner(kt.Tuner):
         self._session = self._new_session()
         self._cv: CrossValidation | None = None
         self._part = 0  # the execution (or fold) of the trial that trains now
-        self._fit_epochs: Any = None  # the epochs the trial's fit was asked for
+        self._fit_epochs: Any = None  # the epochs of the fit in progress, as the fit itself has them
         self._live: LiveReport | None = None  # the report written while a search runs
         self._ended_seen = 0  # the chief's: how many trials had ended at the live report's last look
         self._verbose = True  # search(verbose=...)'s, for the search's closing lines
@@ -490,7 +501,6 @@ class WandbTuner(kt.Tuner):
 
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         self._part = -1
-        self._fit_epochs = kwargs.get("epochs")
         values = trial.hyperparameters.values
         if "tuner/epochs" in values:  # Hyperband's share of epochs for this trial
             kwargs["epochs"] = values["tuner/epochs"]
@@ -564,7 +574,7 @@ class WandbTuner(kt.Tuner):
         self._part += 1
         if self._trial_run is not None and "pruned" in self._trial_run.record:
             return None  # the trial stopped in an earlier execution or fold: the rest are skipped
-        kwargs["callbacks"] = _without_batch_hooks(self, list(kwargs.get("callbacks") or []))
+        kwargs["callbacks"] = [*_without_batch_hooks(self, list(kwargs.get("callbacks") or [])), _FitLength(self)]
         if self._cv is None:
             return super()._build_and_fit_model(trial, *args, **kwargs)
         _, x, y, validation = self._cv.take()
@@ -781,9 +791,20 @@ class WandbTuner(kt.Tuner):
     # -- helpers ------------------------------------------------------------------------
 
     def _finish_trial(self, trial: Trial) -> None:
-        trial_run, self._trial_run = self._trial_run, None
+        """Finishes the trial's run with its score; Ctrl-C or SIGTERM meanwhile waits until the run is whole.
+
+        KerasTuner records the trial as it ended whatever happens here, so an
+        interruption that cut the finish short would leave a COMPLETED trial
+        whose run lacks its score, and a resume would not repair it.
+        """
+        trial_run = self._trial_run
         if trial_run is None:
             return
+        with self._interruptions.deferred():
+            self._finish_run(trial_run, trial)
+            self._trial_run = None
+
+    def _finish_run(self, trial_run: TrialRun, trial: Trial) -> None:
         done = self._scored(trial)
         completed = done.status == TrialStatus.COMPLETED
         summary: dict[str, Any] = {"trial/status": done.status if completed else TrialStatus.FAILED}

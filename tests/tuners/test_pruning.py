@@ -296,6 +296,30 @@ def test_a_custom_oracle_instance_prunes_too(tmp_path, wandb_env, digits):
     assert list(frame.status) == ["COMPLETED", "PRUNED"] and list(frame.pruned_at_epoch.dropna()) == [0]
 
 
+class FitsItsOwnEpochs(kt.HyperModel):
+    """A hypermodel whose own fit chooses the epochs, whatever search() was given."""
+
+    def build(self, hp):
+        return build(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        return model.fit(*args, **{**kwargs, "epochs": 2})
+
+
+@pytest.mark.parametrize("how", ["Keras's default", "the hypermodel's fit"])
+def test_a_trial_that_trained_its_whole_fit_is_never_labelled_pruned(tmp_path, wandb_env, digits, how):
+    # The last epoch comes from the fit itself: search() given no epochs= (Keras trains 1), or a hypermodel whose
+    # fit sets its own. A pruner asked at the last epoch would "prune" a trial that has nothing left to train.
+    hypermodel, epochs = (build, None) if how == "Keras's default" else (FitsItsOwnEpochs(), 5)
+    tuner = WandbTuner(hypermodel, objective="val_accuracy", oracle="grid", max_trials=2, directory=str(tmp_path),
+                       project_name="p", pruner=PruneTrials({0, 1}, epoch=0 if epochs is None else 1))
+    tuner.search(*digits, validation_split=0.25, verbose=0, **({} if epochs is None else {"epochs": epochs}))
+    frame = results_frame(tuner.project_dir)
+    assert list(frame.status) == ["COMPLETED", "COMPLETED"] and "pruned_at_epoch" not in frame
+    assert all(len(curve) == (1 if epochs is None else 2) for r in frame.trial_id
+               for curve in json.loads(Path(tuner.get_trial_dir(r), "wandb_run.json").read_text())["history"])
+
+
 def test_a_worker_whose_chief_does_not_prune_stops_the_search_with_the_fix(tmp_path):
     from kt_wandb.tuners._pruning import report_epoch
 

@@ -9,9 +9,11 @@ import sys
 import textwrap
 import time
 
+import keras
 import pytest
 from conftest import child_env
 
+from kt_wandb import WandbTuner
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
 
 
@@ -86,3 +88,51 @@ def test_sighup_stays_ignored_under_nohup(tmp_path):
     result = subprocess.run(["nohup", sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                             env=child_env(), cwd=tmp_path)
     assert result.returncode == 0 and "survived True" in result.stdout, result.stderr  # a pipe: no nohup.out
+
+
+class SendsAtFirstEpoch(keras.callbacks.Callback):
+    """Sends this process `signum` at the end of the search's first epoch."""
+
+    sent = False
+
+    def __init__(self, signum: int) -> None:
+        super().__init__()
+        self.signum = signum
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not SendsAtFirstEpoch.sent:
+            SendsAtFirstEpoch.sent = True
+            os.kill(os.getpid(), self.signum)
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("kept", ["ignored", "the program's handler"])
+def test_a_sigterm_the_program_ignores_or_handles_itself_is_left_to_it(tmp_path, digits, tiny_model, kept):
+    # A cluster's preemption hook, or a program that ignores SIGTERM: as under plain KerasTuner, the search
+    # neither ends nor takes the signal from it, and the handler is the program's again after the search.
+    received: list[int] = []
+    handler = signal.SIG_IGN if kept == "ignored" else (lambda signum, frame: received.append(signum))
+    previous = signal.signal(signal.SIGTERM, handler)
+    SendsAtFirstEpoch.sent = False
+    try:
+        tuner = WandbTuner(tiny_model, objective="val_accuracy", oracle="random", max_trials=2, seed=0,
+                           wandb_mode="disabled", directory=str(tmp_path), project_name="kept")
+        tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0,
+                     callbacks=[SendsAtFirstEpoch(signal.SIGTERM)])
+        assert signal.getsignal(signal.SIGTERM) is handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert SendsAtFirstEpoch.sent
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"] * 2
+    assert received == ([] if kept == "ignored" else [signal.SIGTERM])
+
+
+def test_a_second_interruption_while_a_run_finishes_is_not_held_back():
+    with Interruptions() as interruptions:
+        with pytest.raises(SearchTerminated), interruptions.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # held back
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)  # the second: at once
+                time.sleep(0.2)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -7,6 +7,7 @@ The runs' logs are read back as a user would find them, at the moment the guaran
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import pytest
 from wandb_log import read_records, read_run, read_runs
 
 from kt_wandb import WandbTuner
+from kt_wandb._records import RUN_RECORD
 
 FAKE_KEY = "ktwandbfakekey0123456789abcdef0123456789"  # 40 characters, as a W&B key
 
@@ -44,22 +46,93 @@ def whole(path: Path) -> bool:
 # -- durability ----------------------------------------------------------------------------
 
 
-def test_a_trials_run_is_whole_on_disk_when_keras_tuner_records_its_end(tmp_path, wandb_env, digits, tiny_model):
-    tuner = tuner_for(tmp_path, tiny_model, max_trials=4)
+def wandb_core() -> psutil.Process:
+    """This process's wandb-core."""
+    (core,) = [p for p in psutil.Process().children(recursive=True) if p.name() == "wandb-core"]
+    return core
+
+
+def pause_wandb_core(seconds: float, events: list[str] | None = None) -> None:
+    """Stops this process's wandb-core now, and lets it go on after `seconds` (from a timer, noted in `events`)."""
+    core = wandb_core()
+    core.suspend()
+
+    def resume() -> None:
+        core.resume()
+        if events is not None:
+            events.append("wandb-core resumed")
+
+    threading.Timer(seconds, resume).start()
+
+
+def recording_ends(tuner, wandb_env: Path, events: list[str] | None = None) -> dict[str, bool]:
+    """For each trial, whether its run's log was whole at the moment KerasTuner recorded the trial's end."""
     seen: dict[str, bool] = {}
     end_trial = tuner.oracle.end_trial
 
     def records_end(trial):  # KerasTuner's own record of the end: read the run's log at that very moment
         seen[trial.trial_id] = whole(run_log(wandb_env, f"{tuner.search_id}-{trial.trial_id}"))
+        if events is not None:
+            events.append(f"trial {trial.trial_id} ended")
         return end_trial(trial)
 
     tuner.oracle.end_trial = records_end
+    return seen
+
+
+def test_a_trials_run_is_whole_on_disk_when_keras_tuner_records_its_end(
+    tmp_path, monkeypatch, wandb_env, digits, tiny_model
+):
+    import wandb
+
+    # wandb-core stopped for a moment right after each run's finish() returns, before it has handled what
+    # finish() sent last: the trial's end must wait for wandb-core's answer, not win a race with its writer.
+    finish = wandb.Run.finish
+    events: list[str] = []
+
+    def finish_then_pause(run, *args, **kwargs):
+        finish(run, *args, **kwargs)
+        pause_wandb_core(1.0, events)
+
+    monkeypatch.setattr(wandb.Run, "finish", finish_then_pause)
+    tuner = tuner_for(tmp_path, tiny_model, max_trials=4)
+    seen = recording_ends(tuner, wandb_env, events)
     tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0)
     assert seen == {str(i): True for i in range(4)}
+    assert events == [event for i in range(4) for event in ("wandb-core resumed", f"trial {i} ended")]
     # And when search() returns, every run of the search is whole, as a user (or a SIGKILL) finds it now.
     logs = sorted(wandb_env.glob("wandb/offline-run-*/run-*.wandb"))
     assert len(logs) == 4 and all(whole(p) for p in logs)
     assert all(read_run(p).history for p in logs)
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_an_interruption_while_a_trials_run_finishes_waits_until_the_run_is_whole(
+    tmp_path, wandb_env, digits, tiny_model, sent
+):
+    from kt_wandb.tuners._signals import SearchTerminated
+
+    class InterruptedWhileFinishing(WandbTuner):
+        def on_trial_end(self, trial):
+            if trial.trial_id == "1":  # the signal lands while the run's finish waits for wandb-core
+                pause_wandb_core(2.0)
+                threading.Timer(0.5, os.kill, (os.getpid(), sent)).start()
+            super().on_trial_end(trial)
+
+    tuner = InterruptedWhileFinishing(tiny_model, objective="val_accuracy", oracle="random", seed=0, max_trials=4,
+                                      directory=str(tmp_path / "search"), project_name="interrupted")
+    seen = recording_ends(tuner, wandb_env)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0)
+    assert isinstance(raised.value, SearchTerminated) == (sent == signal.SIGTERM)
+    # The search stopped after trial 1, which KerasTuner recorded COMPLETED: its run is whole, with its score.
+    assert seen == {"0": True, "1": True}
+    assert tuner.oracle.trials["1"].status == "COMPLETED"
+    run = read_run(run_log(wandb_env, f"{tuner.search_id}-1"))
+    assert run.exit_code == 0 and run.summary["trial/status"] == "COMPLETED"
+    assert run.summary["val_accuracy"] == pytest.approx(tuner.oracle.trials["1"].score)
+    record = json.loads((Path(tuner.get_trial_dir("1")) / RUN_RECORD).read_text())
+    assert record["exit_code"] == 0 and record["written"] is True
 
 
 # -- W&B unreachable online ----------------------------------------------------------------
@@ -111,8 +184,18 @@ def test_wandb_unreachable_turns_the_search_offline_once_with_the_same_run_ids(
 ):
     import wandb
 
+    from kt_wandb.tuners._trial_run import WandbSession
+
     url, requests = server
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
+    attempts: list[str] = []  # the mode of each wandb.init the search makes (each one called through)
+    start = WandbSession._init
+
+    def counted(session, run_id, mode, init):
+        attempts.append(mode)
+        return start(session, run_id, mode, init)
+
+    monkeypatch.setattr(WandbSession, "_init", counted)
     settings = wandb.Settings(base_url=url, api_key=FAKE_KEY, init_timeout=5)
     tuner = tuner_for(tmp_path, tiny_model, wandb_mode="online", wandb_panels=False,
                       wandb_kwargs={"settings": settings})
@@ -132,6 +215,7 @@ def test_wandb_unreachable_turns_the_search_offline_once_with_the_same_run_ids(
         run = read_run(path)
         assert whole(path) and run.exit_code == 0 and run.history and "val_accuracy" in run.summary
     # One online attempt, for the first trial only: one init timeout (5 s), not one per trial.
+    assert attempts == ["online", "offline", "offline", "offline"], attempts
     assert took < 5 + 40, took
     if requests is not None:
         assert requests.count("/graphql") >= 1  # the fault was W&B's server's, reached and failing
@@ -139,10 +223,16 @@ def test_wandb_unreachable_turns_the_search_offline_once_with_the_same_run_ids(
     tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)  # a new search() tries online again
     again = [line for line in capsys.readouterr().err.splitlines() if "W&B could not start a run online" in line]
     assert len(again) == 1 and tuner.wandb_mode == "offline"
+    assert attempts[4:] == ["online", "offline"], attempts
     assert read_run(run_log(wandb_env, f"{tuner.search_id}-3")).exit_code == 0
 
 
 # -- the wandb service dying ---------------------------------------------------------------
+
+
+def core_log(run_dir: Path) -> Path:
+    """The log of the wandb-core that served the run in `run_dir` (one log per wandb-core started)."""
+    return (run_dir / "logs" / "debug-core.log").resolve()
 
 
 def kill_wandb_core() -> int:
@@ -176,8 +266,9 @@ def test_wandb_core_killed_costs_no_trial_and_later_trials_get_runs(
 ):
     import wandb
 
-    with wandb.init(mode="offline", dir=wandb_env, project="warm-up"):  # this process's service, as in a notebook
+    with wandb.init(mode="offline", dir=wandb_env, project="warm-up") as warm_up:  # this process's service
         pass
+    first_core = core_log(Path(warm_up.dir).parent)
     KillAt.killed = []
 
     class KillsAtFinish(WandbTuner):
@@ -196,10 +287,13 @@ def test_wandb_core_killed_costs_no_trial_and_later_trials_get_runs(
     assert len(said) == 1 and "Later trials get W&B runs again" in said[0]
     frame = tuner.results_frame()  # the killed trial's scores and curve are in the search's records
     assert frame.score.notna().all() and frame.best_val_accuracy.notna().all()
-    for trial in trials[1:]:  # a fresh service: later trials' runs are whole
+    for trial in trials[1:]:  # a fresh service served the later trials, and their runs are whole
         path = run_log(wandb_env, f"{tuner.search_id}-{trial.trial_id}")
         assert whole(path) and read_run(path).exit_code == 0
-    assert not any(p.info["pid"] == KillAt.killed[0] for p in psutil.process_iter(["pid"]))
+        served_by = core_log(path.parent)
+        assert served_by != first_core
+        assert f'stream started","streamId":"{tuner.search_id}-{trial.trial_id}"' in served_by.read_text()
+    assert wandb_core().pid != KillAt.killed[0]
 
 
 # -- beside the user's own run -------------------------------------------------------------
