@@ -668,7 +668,8 @@ class WandbTuner(kt.Tuner):
             )
         if self.role == "chief":
             self._cv = None
-            self._serve(fit_kwargs.get("verbose"))
+            with self._interruptions:  # SIGTERM (the launcher's stop) ends the serving as Ctrl-C does
+                self._serve(fit_kwargs.get("verbose"))
             return
         with self._interruptions, frozen_heap():
             try:

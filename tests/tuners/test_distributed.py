@@ -431,9 +431,10 @@ def test_a_worker_is_not_dropped_while_a_long_build_or_a_slow_run_finish_keeps_i
 
 
 @pytest.mark.slow
-def test_ctrl_c_to_the_launcher_finishes_every_workers_trial_run(tmp_path, wandb_env):
-    # A real search under the launcher, not a toy: Ctrl-C reaches each worker mid-trial, and each finishes
-    # its trial's run as a search alone does.
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_ctrl_c_to_the_launcher_finishes_every_workers_trial_run(tmp_path, wandb_env, sent):
+    # A real search under the launcher, not a toy: Ctrl-C (or SIGTERM, a scheduler's stop) reaches each worker
+    # mid-trial, and each finishes its trial's run as a search alone does; the chief writes the final report.
     command = [
         sys.executable, "-m", "kt_wandb.cli", "launch", "--workers", "2", "--gpus", "none", "--",
         sys.executable, str(SCRIPT), str(tmp_path / "search"), "4",
@@ -446,9 +447,10 @@ def test_ctrl_c_to_the_launcher_finishes_every_workers_trial_run(tmp_path, wandb
         assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()[0][-4000:]
         time.sleep(0.2)
     time.sleep(3)  # into their training
-    launcher.send_signal(signal.SIGINT)
+    launcher.send_signal(sent)
     out, _ = launcher.communicate(timeout=120)
     assert launcher.returncode != 0, out[-4000:]
+    assert _completed_in_report(project / "report.html") == (0, False), out[-4000:]  # final: it stopped reloading
     runs = read_runs(wandb_env)
     assert len(runs) == 2, out[-4000:]
     for run in runs.values():
