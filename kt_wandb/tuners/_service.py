@@ -15,6 +15,7 @@ wandb does on its own when the SDK changes (every call is guarded, and says so).
   in the service (its stream was added, never removed), so the offline retry
   with the same id is refused. An exit record, then `inform_finish`, removes
   it (without the exit record the service's close blocks forever).
+  `stream_started` tells whether a failed start got that far.
 - `forget_dead_service`: after wandb-core died, every later `wandb.init` fails
   at once (its connection is closed); dropping the connection makes the next
   `wandb.init` start a fresh service.
@@ -28,7 +29,9 @@ import importlib
 import threading
 from typing import Any
 
-__all__ = ["drop_stream", "forget_dead_service", "service_alive", "start_in_background", "wait_written"]
+__all__ = [
+    "drop_stream", "forget_dead_service", "service_alive", "start_in_background", "wait_written",
+]
 
 _TIMEOUT = 30.0
 _BARRIER_ID = "kt-wandb-barrier"
@@ -69,6 +72,20 @@ def drop_stream(run_id: str, timeout: float = _TIMEOUT) -> bool:
     except Exception:
         return False
     return True
+
+
+def stream_started(exc: BaseException) -> bool:
+    """Whether the `wandb.init` that raised `exc` got as far as a stream in the service (to drop before a retry).
+
+    wandb raises `UsageError` for what it checks before it asks the service
+    for the run (no API key, bad arguments): that leaves no stream, and
+    waiting for one would cost the drop's whole timeout.
+    """
+    try:
+        from wandb.errors import UsageError
+    except ImportError:  # an SDK that moved it: drop, as before, and wait at worst
+        return True
+    return not isinstance(exc, UsageError)
 
 
 def service_alive() -> bool | None:

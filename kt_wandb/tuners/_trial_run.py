@@ -69,9 +69,11 @@ class WandbSession:
         try:
             return self._init(run_id, self.mode, init)
         except Exception as exc:
-            problem = _problem(exc)
+            failed = exc
+        problem = _problem(failed)
         if self.mode == "online":  # no network, a rejected key, an outage, a timeout
-            _service.drop_stream(run_id)  # the failed start keeps the id "in use" in the service otherwise
+            if _service.stream_started(failed):  # the service keeps the id "in use" otherwise
+                _service.drop_stream(run_id)
             try:
                 run = self._init(run_id, "offline", init)
             except Exception as offline_exc:

@@ -158,14 +158,19 @@ class _Answer(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def closed_port() -> str:
+    """The URL of a local port nothing listens on."""
+    with socket.socket() as probe:  # bound, then closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture
 def server(request):
     """A local W&B stand-in on a free port answering `request.param` (0: never); None: a closed port."""
     if request.param is None:
-        with socket.socket() as probe:  # bound, then closed: nothing listens there
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        yield f"http://127.0.0.1:{port}", None
+        yield closed_port(), None
         return
     handler = type("Handler", (_Answer,), {"status": request.param, "requests": []})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -215,7 +220,7 @@ def test_wandb_unreachable_turns_the_search_offline_once_with_the_same_run_ids(
         run = read_run(path)
         assert whole(path) and run.exit_code == 0 and run.history and "val_accuracy" in run.summary
     # One online attempt, for the first trial only: one init timeout (5 s), not one per trial.
-    assert attempts == ["online", "offline", "offline", "offline"], attempts
+    assert attempts[0] == "online" and attempts.count("online") == 1, attempts
     assert took < 5 + 40, took
     if requests is not None:
         assert requests.count("/graphql") >= 1  # the fault was W&B's server's, reached and failing
@@ -223,8 +228,37 @@ def test_wandb_unreachable_turns_the_search_offline_once_with_the_same_run_ids(
     tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)  # a new search() tries online again
     again = [line for line in capsys.readouterr().err.splitlines() if "W&B could not start a run online" in line]
     assert len(again) == 1 and tuner.wandb_mode == "offline"
-    assert attempts[4:] == ["online", "offline"], attempts
+    assert attempts.count("online") == 2, attempts
     assert read_run(run_log(wandb_env, f"{tuner.search_id}-3")).exit_code == 0
+
+
+def test_online_without_an_api_key_goes_offline_at_once(tmp_path, monkeypatch, capsys, wandb_env, digits, tiny_model):
+    # No key at all: wandb.init fails before the service has the run's stream, so there is no stream to drop
+    # (waiting for one cost the drop's whole 30 s timeout, at every search()).
+    import wandb
+
+    from kt_wandb.tuners._trial_run import WandbSession
+
+    wandb.teardown()  # wandb reads the environment once per process: a key an earlier test set is forgotten
+    monkeypatch.setenv("WANDB_BASE_URL", closed_port())  # nothing is sent anywhere, whatever happens
+    starts: list[float] = []
+    start = WandbSession.start
+
+    def timed(session, run_id, **init):
+        began = time.monotonic()
+        try:
+            return start(session, run_id, **init)
+        finally:
+            starts.append(time.monotonic() - began)
+
+    monkeypatch.setattr(WandbSession, "start", timed)
+    tuner = tuner_for(tmp_path, tiny_model, max_trials=2, wandb_mode="online", wandb_panels=False)
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    assert tuner.wandb_mode == "offline" and len(starts) == 2
+    assert starts[0] < 15, starts  # the drop's timeout is 30 s
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "could not start a run online" in line]
+    assert "No API key configured" in line
+    assert all(whole(run_log(wandb_env, f"{tuner.search_id}-{t}")) for t in tuner.oracle.trials)
 
 
 # -- the wandb service dying ---------------------------------------------------------------
