@@ -137,17 +137,33 @@ def test_a_signal_ends_the_search_with_the_shells_exit_code_and_the_run_finished
     assert run.exit_code == 255 and run.summary["trial/status"] == "INTERRUPTED"
 
 
+def help_entries(help_text: str) -> dict[str, str]:
+    """An argparse help's option entries, by long flag: each entry's text (its flags and its help), on one line.
+
+    An entry starts at a line indented by two spaces and a dash; its help's wrapped lines are indented further.
+    """
+    options = help_text.split("\noptions:\n", 1)[1]
+    blocks = [block for block in re.split(r"^(?=  -)", options, flags=re.M) if block.strip()]
+    return {re.match(r"\s*(?:-\w, )?(--[\w-]+)", block).group(1): " ".join(block.split()) for block in blocks}
+
+
 def test_every_option_says_what_it_does_and_its_default_once(capsys):
     with pytest.raises(SystemExit):
         main(["search", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
+    out = capsys.readouterr().out
+    text = " ".join(out.split())
     assert "(default: None)" not in text
+    entries = help_entries(out)
+    usage = out.split("\noptions:\n", 1)[0]
+    assert set(entries) == set(re.findall(r"\[(--[\w-]+)", usage)) | {"--help"}  # an entry for every option
+    for option, entry in entries.items():
+        # Once, in its own entry: argparse's "(default: ...)", or in words where the default is None.
+        assert entry.count("default:") == (0 if option in ("--help", "--overwrite") else 1), entry
     for option, default in [("--objective", "val_accuracy"), ("--seed", "0"),
                             ("--wandb-project", "kt-wandb"), ("--wandb-mode", "offline"), ("--epochs", "10")]:
-        described = text.split(f"{option} ", 2)[-1]  # the option's own entry, after the usage line
-        assert described.count("(default: ") >= 1 and f"(default: {default})" in described.split(" --")[0], option
-    assert "trial budget (default: 10; Hyperband: its whole schedule)" in text
-    assert "how trials are chosen (default: hyperband; random with --pruner)" in text
+        assert f"(default: {default})" in entries[option], option
+    assert "trial budget (default: 10; Hyperband: its whole schedule)" in entries["--max-trials"]
+    assert "how trials are chosen (default: hyperband; random with --pruner)" in entries["--oracle"]
 
 
 def test_tensorflows_import_lines_are_kept_out_unless_asked_for(tmp_path, wandb_env):

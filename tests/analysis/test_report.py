@@ -12,7 +12,7 @@ import pytest
 from conftest import child_env, isolate_wandb
 
 from kt_wandb import WandbTuner
-from kt_wandb.analysis import write_report
+from kt_wandb.analysis import learning_curves, write_report
 from kt_wandb.analysis._report import ABSENT, _dimension
 
 ARTIFACTS = Path(os.environ.get("KT_WANDB_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
@@ -331,6 +331,11 @@ def test_a_hyperband_report_joins_each_continued_curve_to_its_parent_and_filters
     page = open_page(browser, Path(tuner.report()), 5)
     curves = page.evaluate("Object.fromEntries(document.getElementById('curves').data"
                            ".map(t => [t.name, Array.from(t.x)]))")
+    values = page.evaluate("Object.fromEntries(document.getElementById('curves').data"
+                           ".map(t => [t.name, Array.from(t.y)]))")
+    # Each trial's val_accuracy by epoch, as its record holds it: what the chart's lines must show.
+    recorded = learning_curves(tuner.project_dir).query("metric == 'val_accuracy' and execution == 0")
+    recorded = {trial: dict(zip(rows.epoch, rows.value, strict=True)) for trial, rows in recorded.groupby("trial_id")}
     brackets = page.evaluate("Array.from(document.querySelectorAll('#trials-by-bracket option'))"
                              ".map(o => o.value)")
     bracket = str(int(children.bracket.iloc[0]))
@@ -340,6 +345,11 @@ def test_a_hyperband_report_joins_each_continued_curve_to_its_parent_and_filters
         parent = curves[f"trial {row.continued_from}"]
         # The child's line starts where its parent's ended, then goes on from its own first epoch.
         assert curves[f"trial {child}"][:2] == [parent[-1], parent[-1] + 1]
+        # ... at the parent's value there (the parent's own line, and its record), then the child's own values.
+        joined, *own = values[f"trial {child}"]
+        assert joined == values[f"trial {row.continued_from}"][-1]
+        assert joined == pytest.approx(recorded[row.continued_from][parent[-1]])
+        assert own == pytest.approx([recorded[child][epoch] for epoch in curves[f"trial {child}"][1:]])
     assert brackets[1:] == sorted({str(int(b)) for b in frame.bracket})
     assert rows == int((frame.bracket == int(bracket)).sum())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import keras
 import pandas as pd
 import pytest
 from conftest import child_env
@@ -24,7 +25,10 @@ def make(tmp_path, build, **kwargs):
 
 def test_one_row_per_trial_with_params_scores_and_runs(tmp_path, wandb_env, digits, tiny_model):
     tuner = make(tmp_path, tiny_model, executions_per_trial=2)
-    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    # Three epochs, the last at a learning rate that throws away what the first two learned: a trial's
+    # best epoch comes before its last one, so the row's metrics must be the best epoch's, not the last's.
+    spike = keras.callbacks.LearningRateScheduler(lambda epoch, rate: 10.0 if epoch == 2 else rate)
+    tuner.search(*digits, epochs=3, validation_split=0.25, verbose=0, callbacks=[spike])
     frame = tuner.results_frame()
     runs = read_runs(wandb_env)
     assert len(frame) == 3
@@ -32,6 +36,7 @@ def test_one_row_per_trial_with_params_scores_and_runs(tmp_path, wandb_env, digi
     assert frame.attrs == {
         "objective": "val_accuracy", "direction": "max", "oracle": "random", "search_id": tuner.search_id,
     }
+    before_last = []
     for row in frame.itertuples():
         trial = tuner.oracle.trials[row.trial_id]
         run = runs[row.wandb_run_id]
@@ -48,6 +53,25 @@ def test_one_row_per_trial_with_params_scores_and_runs(tmp_path, wandb_env, digi
         assert row.best_step == trial.best_step
         assert row.duration_s > 0
         assert row.wandb_exit_code == 0 and row.wandb_run_dir.endswith(row.wandb_run_id)
+        # Each metric at each execution's best epoch (the first with the best val_accuracy, as KerasTuner
+        # picks it), averaged over the executions: read from the curves W&B logged, epoch by epoch.
+        curves = [execution_curve(run.history, i) for i in (0, 1)]
+        assert [len(curve) for curve in curves] == [3, 3]
+        best = [max(range(3), key=lambda e, curve=curve: (curve[e]["val_accuracy"], -e)) for curve in curves]
+        for name in ("val_accuracy", "loss", "accuracy", "val_loss"):
+            at_best = [curve[epoch][name] for curve, epoch in zip(curves, best, strict=True)]
+            assert getattr(row, f"metric_{name}") == pytest.approx(sum(at_best) / 2), name
+        if best != [2, 2]:
+            before_last.append(row.trial_id)
+            assert row.metric_val_loss != pytest.approx(sum(curve[-1]["val_loss"] for curve in curves) / 2)
+    assert before_last  # a trial whose best epoch is not its last: the last epoch's metrics would differ
+
+
+def execution_curve(history: list[dict], execution: int) -> list[dict]:
+    """One execution's epochs as W&B logged them (`execution_<i>/<metric>`), each by its metrics' plain names."""
+    prefix = f"execution_{execution}/"
+    return [{k.removeprefix(prefix): v for k, v in r.items() if k.startswith(prefix)}
+            for r in history if f"{prefix}val_accuracy" in r]
 
 
 def test_built_in_another_process_and_with_wandb_disabled(tmp_path, digits, tiny_model):

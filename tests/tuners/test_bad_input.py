@@ -204,7 +204,13 @@ def test_panels_are_on_by_default_only_where_wandb_workspaces_is_installed(
     monkeypatch.setitem(sys.modules, "wandb_workspaces", None)  # as where it isn't installed
     tuner = make(tmp_path, tiny_model, project_name="without", wandb_mode="offline", max_trials=1)
     assert tuner.wandb_panels is False
-    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    capsys.readouterr()
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=1)  # verbose: where the hint is printed
     said = capsys.readouterr()
-    assert "kt-wandb panels" not in said.out + said.err  # no hint or complaint for panels it can't make
-    assert make(tmp_path, tiny_model, project_name="asked", wandb_panels=True).wandb_panels is True
+    assert "Trial 1 Complete" in said.out  # the search's own report was printed ...
+    assert "kt-wandb panels" not in said.out + said.err  # ... and no hint or complaint for panels it can't make
+    asked = make(tmp_path, tiny_model, project_name="asked", wandb_panels=True, wandb_mode="offline", max_trials=1)
+    assert asked.wandb_panels is True
+    asked.search(*digits, epochs=1, validation_split=0.25, verbose=1)
+    # Asked for, it prints the hint the check above looks for: that check would see one.
+    assert f"kt-wandb panels {asked.project_dir}" in capsys.readouterr().out

@@ -195,16 +195,39 @@ def test_executions_per_trial_and_max_model_size(tmp_path, tiny_model, digits):
     assert np.all([s != "COMPLETED" for s in statuses["keras_tuner"]])
 
 
+def report_shape(out: str) -> list[str]:
+    """What a search printed, line by line as a terminal leaves it, with its numbers and timings as N and T.
+
+    Keras rewrites its progress bar in place (carriage returns, backspaces, colours), as often as time allows:
+    each line's last rewrite is kept. Scores, timings and hyperparameter values vary from run to run; the
+    lines, their order and their words must not.
+    """
+    shape = []
+    for line in out.split("\n"):
+        line = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line).split("\r")[-1].replace("\b", "")
+        line = re.sub(r"\b\d+(?:\.\d+)?(?:ms|us|s)\b", "T", line)  # 1s, 25ms/step
+        line = re.sub(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?", "N", line)
+        shape.append(" ".join(line.split()))
+    return shape
+
+
 def test_verbose_1_reports_the_trials_as_keras_tuner_does(tmp_path, tiny_model, digits, capsys):
-    said = {}
+    said, shapes = {}, {}
     for kind in KINDS:
         tuner = make(kind, tmp_path, tiny_model, seed=1)
         capsys.readouterr()
         fit(tuner, digits, verbose=1)
-        lines = capsys.readouterr().out.splitlines()
+        out = capsys.readouterr().out
+        lines = out.splitlines()
         # KerasTuner's own progress: which trial, its hyperparameters, its score, the best so far (timings vary).
         progress = [line for line in lines if line.startswith(("Trial ", "Best val_accuracy"))]
         said[kind] = [re.sub(r"\[.*\]|[\d.]+$", "", line).strip() for line in progress]  # timings and scores vary
+        shapes[kind] = report_shape(out)
     assert said["keras_tuner"] == ["Trial 1 Complete", "Best val_accuracy So Far:", "Trial 2 Complete",
                                    "Best val_accuracy So Far:"]
     assert said["kt_wandb"] == said["keras_tuner"]
+    # The whole report, line for line: the hyperparameters' table, Keras's progress, the score, the timings,
+    # and nothing more (no line of kt-wandb's own in between).
+    assert shapes["kt_wandb"] == shapes["keras_tuner"]
+    assert shapes["keras_tuner"].count("Value |Best Value So Far |Hyperparameter") == 2
+    assert shapes["keras_tuner"].count("N |N |units") == 2 and "Total elapsed time: Nh Nm T" in shapes["keras_tuner"]

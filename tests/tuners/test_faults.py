@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import keras_tuner as kt
@@ -42,8 +43,12 @@ def test_a_diverged_trial_keeps_the_score_it_reached_and_stops_early(tmp_path, w
         # val_accuracy was measured (at chance level) at the epoch the loss became NaN: the oracle learns
         # that this region is poor, as under plain KerasTuner, and training stopped there.
         assert trial.status == "COMPLETED" and np.isfinite(trial.score) and trial.score < 0.5
-        assert run.exit_code == 0 and run.summary["trial/diverged_at_epoch"] == 0
-        assert len(run.history) < 20
+        diverged_at = run.summary["trial/diverged_at_epoch"]
+        assert run.exit_code == 0 and diverged_at == 0
+        # The run's history ends at that epoch: its loss is the first that is not finite, and none came after.
+        assert len(run.history) == diverged_at + 1
+        losses = [row["epoch/loss"] for row in run.history]
+        assert np.isfinite(losses[:diverged_at]).all() and not np.isfinite(losses[diverged_at])
 
 
 def test_diverged_trials_without_a_score_fail_but_do_not_stop_the_search(tmp_path, wandb_env, digits):
@@ -64,7 +69,15 @@ def test_diverged_trials_without_a_score_fail_but_do_not_stop_the_search(tmp_pat
     assert all("Expected a finite loss" in t.message and "To fix" in t.message for t in trials)
     runs = read_runs(wandb_env)
     assert all(run.exit_code == 1 and "Expected a finite loss" in run.summary["trial/error"] for run in runs.values())
-    assert all(len(run.history) < 20 for run in runs.values())
+    for trial in trials:
+        run = runs[f"{tuner.search_id}-{trial.trial_id}"]
+        diverged_at = json.loads((Path(tuner.get_trial_dir(trial.trial_id)) / "wandb_run.json").read_text())[
+            "diverged"]["epoch"]
+        assert f"at epoch {diverged_at} " in trial.message
+        # The run's history ends at the epoch whose loss went non-finite: training stopped there.
+        assert len(run.history) == diverged_at + 1
+        losses = [row["epoch/loss"] for row in run.history]
+        assert np.isfinite(losses[:diverged_at]).all() and not np.isfinite(losses[diverged_at])
 
 
 def test_other_failures_still_stop_the_search_after_the_limit(tmp_path, digits, tiny_model):

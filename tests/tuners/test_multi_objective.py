@@ -3,6 +3,8 @@ TensorBoard HParams, cross-validation and pruning."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import keras_tuner as kt
@@ -46,7 +48,26 @@ def test_two_objectives_in_every_feature(tmp_path, wandb_env, digits, tiny_model
     assert sorted(frame.score) == pytest.approx(sorted(t.score for t in trials.values()))
     assert frame.best_val_accuracy.notna().all() and frame.best_val_loss.notna().all()
     report = Path(tuner.report()).read_text()
-    assert "multi_objective" in report and all(f'"{t}"' in report for t in trials)
+    assert "multi_objective" in report
+    # The report's table: its rows, as the page's script gets them (the JSON payload), one per trial with the
+    # score the oracle ranked by and both objectives' values.
+    rows = {row["trial_id"]: row for row in report_rows(report)}
+    assert sorted(rows) == sorted(trials)
+    for trial_id, trial in trials.items():
+        row = rows[trial_id]
+        assert row["status"] == "COMPLETED" and row["score"] == pytest.approx(trial.score)
+        for name in ("val_accuracy", "val_loss"):
+            assert row[f"metric_{name}"] == pytest.approx(trial.metrics.get_last_value(name)), name
+        assert row["W&B run"] == f"{tuner.search_id}-{trial_id}"
+
+
+def report_rows(html: str) -> list[dict]:
+    """The report's trials table as its page's script reads it: the `trials-data` JSON, each row by column."""
+    found = re.search(r'<script type="application/json" id="trials-data">(.*?)</script>', html, flags=re.S)
+    assert found is not None, "no trials table in the report"
+    table = json.loads(found.group(1))
+    # Each row: its shown values and its run's id (the columns), then where the run opens, left out here.
+    return [dict(zip(table["columns"], row[:-1], strict=True)) for row in table["rows"]]
 
 
 def test_two_objectives_with_cross_validation(tmp_path, wandb_env, digits, tiny_model):

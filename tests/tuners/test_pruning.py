@@ -162,25 +162,45 @@ def check_tensorboard_session(logdir: Path, trial) -> None:
 
 
 def test_the_median_pruner_stops_the_trials_that_never_learn(tmp_path, wandb_env, digits):
-    # Grid order: units 8, 16, 24, 32, each with learning rate 0.02 then 0.
+    # Grid order: units 8, 16, 24, 32, each with learning rate 0.02 then 0. Three epochs: epoch 0 is the
+    # warm-up and epoch 2 ends the trial, so each trial is judged at epoch 1 only, where the median of the
+    # others lies between the learners and the hopeless ones (a later epoch would judge the learners among
+    # themselves, and could rightly stop the slowest).
     tuner = make_tuner(tmp_path, MedianPruner(warmup_epochs=1, min_trials=2), max_trials=8)
-    search(tuner, digits, epochs=4)
+    search(tuner, digits, epochs=3)
     frame = results_frame(tuner.project_dir)
     hopeless = frame[frame.param_learning_rate == 0.0]
     learning = frame[frame.param_learning_rate > 0]
     judged = hopeless[hopeless.trial_id.astype(int) >= 2]  # two others had reached epoch 1 by then
+    assert len(judged) == 3 and len(learning) == 4
     assert (judged.status == "PRUNED").all() and (judged.pruned_at_epoch == 1).all()
-    assert (learning.status == "COMPLETED").any()
+    # Only the hopeless are stopped: every trial that learns trains to the end, and so does the hopeless
+    # trial 1, which only one other trial had reached epoch 1 before (min_trials=2).
+    assert (learning.status == "COMPLETED").all() and learning.pruned_at_epoch.isna().all()
+    assert list(hopeless[~hopeless.index.isin(judged.index)].status) == ["COMPLETED"]
     best = tuner.oracle.get_best_trials(1)[0]
     assert best.hyperparameters.get("learning_rate") == 0.02 and frame.set_index("trial_id").status[best.trial_id] == (
         "COMPLETED"
     )
 
 
+class RecordsWhatItSaw(PruneTrials):
+    """Stops as `PruneTrials` does, and keeps each question: the trial, the epoch and a copy of the curves handed."""
+
+    def __init__(self, indices, epoch=1):
+        super().__init__(indices, epoch)
+        self.seen = []
+
+    def prune(self, trial_id, epoch, curves):
+        self.seen.append((trial_id, epoch, {t: dict(curve) for t, curve in curves.values.items()}))
+        return super().prune(trial_id, epoch, curves)
+
+
 def test_several_executions_are_judged_each_against_the_same_execution_and_a_pruned_trial_skips_the_rest(
     tmp_path, wandb_env, digits
 ):
-    tuner = make_tuner(tmp_path, PruneTrials({1}, epoch=1), max_trials=2, executions_per_trial=2)
+    pruner = RecordsWhatItSaw({1}, epoch=1)
+    tuner = make_tuner(tmp_path, pruner, max_trials=2, executions_per_trial=2)
     search(tuner, digits, epochs=3)
     records = {tid: json.loads(Path(tuner.get_trial_dir(tid), "wandb_run.json").read_text())
                for tid in tuner.oracle.trials}
@@ -189,6 +209,26 @@ def test_several_executions_are_judged_each_against_the_same_execution_and_a_pru
     assert [len(curve) for curve in records[pruned]["history"]] == [2]  # its second execution never trained
     seen = json.loads(Path(tuner.get_trial_dir(kept), "pruning.json").read_text())
     assert sorted(seen["curves"]) == ["0", "1"] and all(len(c) == 3 for c in seen["curves"].values())
+
+    # What each question should have handed the pruner, from each execution's recorded curve: the trials
+    # run one after the other, so the trial judged sees its own execution so far, and that same execution,
+    # whole, of each trial before it that ran it (never another execution's values, never a merge).
+    curves = {tid: [[epoch["val_accuracy"] for epoch in curve] for curve in record["history"]]
+              for tid, record in records.items()}
+    expected = []
+    for tid in sorted(curves):
+        for execution, curve in enumerate(curves[tid]):
+            for epoch in range(len(curve)):
+                if execution == 1 and epoch == 2:  # the trial's last epoch: it ends there anyway, unjudged
+                    continue
+                before = {other: dict(enumerate(curves[other][execution])) for other in sorted(curves)
+                          if other < tid and execution < len(curves[other])}
+                expected.append((tid, epoch, {**before, tid: dict(enumerate(curve[: epoch + 1]))}))
+    assert pruner.seen == expected
+    # The same, spelled out where it tells the executions apart: the kept trial's second execution was judged
+    # against its own second curve alone, and the pruned trial against the kept trial's first execution.
+    assert pruner.seen[3] == (kept, 0, {kept: {0: curves[kept][1][0]}})
+    assert pruner.seen[5][2][kept] == dict(enumerate(curves[kept][0])) != dict(enumerate(curves[kept][1]))
 
 
 class Raises(Pruner):
