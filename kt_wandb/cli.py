@@ -24,6 +24,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, received {text!r}")
+    return value
+
+
 # Spelled out so that `--help` needs no Keras import; a test keeps them in step with the registries.
 ORACLE_NAMES = ("bayesian", "grid", "hyperband", "random")
 PRUNER_NAMES = ("asha", "median")
@@ -74,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--wandb-project", default="kt-wandb", help="the W&B project of the runs")
     search.add_argument("--wandb-mode", choices=["online", "offline", "disabled"], default="offline",
                         help="offline keeps the runs on disk for `wandb sync`")
+    search.add_argument(
+        "--wandb-timeout", type=_seconds, default=60.0,
+        help="the most seconds a trial waits on W&B's server (half to start its run, half to upload it); "
+        "past it the search goes on offline",
+    )
     search.add_argument("--directory", default="kt_wandb_runs", help="where trials and W&B files go")
     search.add_argument("--project-name", default=None, help="the search's name (default: data-model-oracle)")
     search.add_argument(
@@ -97,6 +112,15 @@ def _parser() -> argparse.ArgumentParser:
     panels.add_argument("project_dir", help="the search's folder (directory/project_name)")
     panels.add_argument("--entity", default=None, help="W&B entity (default: the runs' own)")
     panels.add_argument("--project", default=None, help="W&B project (default: the runs' own)")
+    sync = commands.add_parser(
+        "sync",
+        help="upload a search's runs that W&B lacks (offline ones, or online uploads that timed out), "
+        "then save its W&B report",
+        formatter_class=_Defaults,
+    )
+    sync.add_argument("project_dir", help="the search's folder (directory/project_name)")
+    sync.add_argument("--entity", default=None, help="W&B entity of the report (default: the runs' own)")
+    sync.add_argument("--project", default=None, help="W&B project of the report (default: the runs' own)")
     launch = commands.add_parser(
         "launch",
         help="run a search script as KerasTuner's chief and N workers on this machine",
@@ -135,6 +159,18 @@ def _panels_command(args: argparse.Namespace) -> int:
     from kt_wandb.analysis import publish_panels
 
     print(f"W&B report: {publish_panels(args.project_dir, entity=args.entity, project=args.project)}")
+    return 0
+
+
+def _sync_command(args: argparse.Namespace) -> int:
+    from kt_wandb.analysis import sync_search
+
+    try:
+        done = sync_search(args.project_dir, entity=args.entity, project=args.project)
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from exc
+    print(f"uploaded: {len(done.runs)} run folder(s) handed to `wandb sync` (those synced before are skipped)")
+    print(f"W&B report: {done.report_url}")
     return 0
 
 
@@ -212,6 +248,7 @@ def _search(args: argparse.Namespace) -> int:
         oracle=args.oracle,
         wandb_project=args.wandb_project,
         wandb_mode=args.wandb_mode,
+        wandb_timeout=args.wandb_timeout,
         directory=args.directory,
         project_name=project_name,
         overwrite=args.overwrite,
@@ -254,7 +291,7 @@ def _report(tuner: Any, data: Any, seconds: float) -> None:
     print(f"report: {path}  (open it in a browser; no network needed)")
     if tuner.wandb_mode == "offline":
         print(f"W&B runs (offline): {wandb_dir}")
-        print(f"upload them with:  {tuner._session.sync_command()}")
+        print(f"upload them, with the W&B report:  kt-wandb sync {tuner.project_dir}")
     elif tuner.wandb_mode == "online":
         print(f"W&B runs: group {tuner.wandb_group!r} in project {tuner._init_kwargs['project']!r}")
 
@@ -291,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _import_keras_quietly()
     try:
         command = {
-            "report": _report_command, "panels": _panels_command, "search": _search, "launch": _launch_command,
+            "report": _report_command, "panels": _panels_command, "sync": _sync_command, "search": _search, "launch": _launch_command,
         }[args.command]
         return command(args)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during the search: the trial's run is already finished

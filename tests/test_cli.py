@@ -28,7 +28,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def check_search(result: subprocess.CompletedProcess[str], runs_dir: Path, project_dir: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert "best hyperparameters:" in out and "wandb sync" in out
+    assert "best hyperparameters:" in out and "kt-wandb sync" in out
     (report,) = re.findall(r"^report: (\S+)", out, flags=re.M)
     cwd = project_dir.parents[1]  # the commands run in the folder that holds --directory
     assert (cwd / report).samefile(project_dir / "report.html")

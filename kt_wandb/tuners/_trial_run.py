@@ -13,6 +13,7 @@ from typing import Any
 
 from kt_wandb._log import logger
 from kt_wandb._records import RUN_RECORD, write_json
+from kt_wandb.tuners._wandb import DEFAULT_TIMEOUT, with_settings
 
 __all__ = ["OnceNotice", "TrialRun", "WandbSession", "previous_attempts"]
 
@@ -40,16 +41,20 @@ class WandbSession:
 
     Online, the first run that can't start (no network, a rejected key, an
     outage, a timeout) is started offline with the same id, and so is every
-    later run of the search, without another online attempt; one line says so,
-    with the `wandb sync` command. A wandb service that died is replaced by a
-    fresh one at the next run. Any W&B call that fails costs the run (what it
-    had not yet logged), never the trial, and is said once.
+    later run of the search, without another online attempt; so are the runs
+    after one whose upload outlasted its finish timeout (that run is kept on
+    disk). One line says so, with the `wandb sync` command. A wandb service
+    that died is replaced by a fresh one at the next run. Any W&B call that
+    fails costs the run (what it had not yet logged), never the trial, and is
+    said once.
     """
 
-    def __init__(self, init_kwargs: dict[str, Any], search_id: str) -> None:
+    def __init__(self, init_kwargs: dict[str, Any], search_id: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.kwargs = init_kwargs  # this search's own copy: `mode` turns offline here for the rest of it
         self.search_id = search_id
+        self.timeout = timeout
         self.notice = OnceNotice()
+        self.unsent: list[str] = []  # the folders of online runs whose upload timed out
         self._requirements_saved = False
 
     @property
@@ -58,7 +63,19 @@ class WandbSession:
 
     def sync_command(self) -> str:
         where = os.path.join(self.kwargs["dir"], "wandb")
-        return f"wandb sync {where}/offline-run-*-{self.search_id}-*"
+        online = ["--include-online", *self.unsent] if self.unsent else []  # wandb sync skips online runs else
+        return " ".join(["wandb sync", *online, f"{where}/offline-run-*-{self.search_id}-*"])
+
+    def timed_out(self, run: Any) -> None:
+        """W&B's server didn't take `run` within its finish timeout: it is kept on disk, and the search goes offline."""
+        self.unsent.append(os.path.dirname(run.dir))
+        if self.mode == "online":
+            self.kwargs["mode"] = "offline"
+        self.notice(
+            f"W&B's server did not take run {run.id} within {self.timeout / 2:g} s (half of wandb_timeout="
+            f"{self.timeout:g}); it is kept on disk, and this search's runs are kept offline from here on, without "
+            f"trying online again. Upload them later with: {self.sync_command()}"
+        )
 
     def start(self, run_id: str, **init: Any) -> Any:
         """Starts a run (online falling back to offline); None where W&B can't start at all."""
@@ -73,7 +90,7 @@ class WandbSession:
         problem = _problem(failed)
         if self.mode == "online":  # no network, a rejected key, an outage, a timeout
             if _service.stream_started(failed):  # the service keeps the id "in use" otherwise
-                _service.drop_stream(run_id)
+                _service.drop_stream(run_id, timeout=self.timeout / 2)
             try:
                 run = self._init(run_id, "offline", init)
             except Exception as offline_exc:
@@ -99,12 +116,7 @@ class WandbSession:
             # The package list is the same for every trial of a search: record it once.
             # Listing it costs more than the rest of a run's start together.
             self._requirements_saved = True
-            given = self.kwargs.get("settings")
-            self.kwargs["settings"] = (
-                wandb.Settings(x_save_requirements=False) if given is None
-                else given.model_copy(update={"x_save_requirements": False}) if isinstance(given, wandb.Settings)
-                else {**given, "x_save_requirements": False}
-            )
+            self.kwargs["settings"] = with_settings(self.kwargs.get("settings"), x_save_requirements=False)
         return run
 
     def failed(self, run_id: str, what: str, exc: Exception) -> None:
@@ -254,15 +266,24 @@ class TrialRun:
         """Writes the summary, finishes the run with `exit_code`, waits until its log is whole, and records it."""
         self.record["exit_code"] = exit_code
         self.record["duration_s"] = round(time.monotonic() - self._started, 3)
-        if self.call("write the summary", "summary.update", dict(summary)) and self.call(
-            "finish the run", "finish", exit_code=exit_code
-        ):
-            from kt_wandb.tuners import _service
-
-            # finish() returns before wandb-core has written the run's last records: wait for them.
-            self.record["written"] = _service.wait_written()
+        if self.call("write the summary", "summary.update", dict(summary)):
+            self._finish(exit_code)
         self.run = None
         self._write_record()
+
+    def _finish(self, exit_code: int) -> None:
+        from kt_wandb.tuners import _service
+
+        try:
+            self.run.finish(exit_code=exit_code)
+        except TimeoutError:  # its upload outlasted the finish timeout: kept on disk, for `wandb sync`
+            self.record["upload_timed_out"] = True
+            self.session.timed_out(self.run)
+        except Exception as exc:
+            self.drop("finish the run", exc)
+            return
+        # finish() returns before wandb-core has written the run's last records: wait for them.
+        self.record["written"] = _service.wait_written()
 
     def _write_record(self) -> None:
         write_json(self.record_path, self.record)

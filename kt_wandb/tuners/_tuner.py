@@ -54,7 +54,15 @@ from kt_wandb.tuners._pruning import enable_pruning, report_epoch
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
 from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment
 from kt_wandb.tuners._trial_run import OnceNotice, TrialRun, WandbSession
-from kt_wandb.tuners._wandb import SearchIdentity, check_new_search_id, init_kwargs, resolve_mode, run_id
+from kt_wandb.tuners._wandb import (
+    DEFAULT_TIMEOUT,
+    SearchIdentity,
+    check_new_search_id,
+    check_timeout,
+    init_kwargs,
+    resolve_mode,
+    run_id,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -253,13 +261,19 @@ class WandbTuner(kt.Tuner):
         wandb_kwargs: More `wandb.init` arguments (`tags`, `notes`, `group`,
             `dir`, ...). The W&B files go to `dir`, by default `WANDB_DIR` or
             the tuner's `directory`.
+        wandb_timeout: The most seconds a trial waits on W&B's server: half
+            for its run's start (`init_timeout`), half for its upload at the
+            end (`finish_timeout`). Past either, the run is kept on disk and
+            the rest of the search runs offline under the same run ids, with
+            one line that gives the `wandb sync` command; a slow server that
+            answers within it keeps the search online.
         log_best_model: Also log each completed trial's best model as a W&B
             artifact of type "model".
         wandb_panels: At the end of an online search, save a W&B report with a
             parallel-coordinates and a parameter-importance panel of this
             search's runs (needs `kt-wandb[panels]`); offline, print the command
-            that does it after `wandb sync`. None (the default): where
-            `wandb-workspaces` is installed.
+            that uploads the runs and saves it (`kt-wandb sync DIR`). None
+            (the default): where `wandb-workspaces` is installed.
         pruner: Stop hopeless trials early: "median" (`MedianPruner()`),
             "asha" (`SuccessiveHalvingPruner()`), or a `kt_wandb.Pruner`. After
             each epoch the objective goes to the oracle, whose pruner decides
@@ -321,6 +335,7 @@ class WandbTuner(kt.Tuner):
         wandb_entity: str | None = None,
         wandb_mode: str | None = None,
         wandb_kwargs: Mapping[str, Any] | None = None,
+        wandb_timeout: float = DEFAULT_TIMEOUT,
         log_best_model: bool = False,
         wandb_panels: bool | None = None,
         pruner: str | Pruner | None = None,
@@ -338,6 +353,7 @@ class WandbTuner(kt.Tuner):
             )
         check_wandb_arguments(wandb_entity=wandb_entity, wandb_kwargs=wandb_kwargs, log_best_model=log_best_model,
                               wandb_panels=wandb_panels, tensorboard_dir=tensorboard_dir)
+        self.wandb_timeout = check_timeout(wandb_timeout)
         mode, reason = resolve_mode(wandb_mode)
         self._live_share = check_live_report(live_report)
         check_tuner_arguments(kwargs, wandb_project=wandb_project, wandb_mode=mode)
@@ -370,6 +386,7 @@ class WandbTuner(kt.Tuner):
             mode=mode,
             user_kwargs=dict(wandb_kwargs or {}),
             directory=str(tuner_kwargs.get("directory") or "."),
+            timeout=self.wandb_timeout,
         )
         super().__init__(oracle=oracle_instance, hypermodel=hypermodel, **tuner_kwargs)
         self._heartbeat: Heartbeat | None = None
@@ -420,7 +437,8 @@ class WandbTuner(kt.Tuner):
 
     def _new_session(self) -> WandbSession:
         """Each `search()` starts as the tuner was made: online tries online again, W&B trouble is said again."""
-        return WandbSession({**self._init_kwargs, "mode": self._wandb_mode}, self.search_id)
+        return WandbSession({**self._init_kwargs, "mode": self._wandb_mode}, self.search_id,
+                            timeout=self.wandb_timeout)
 
     def on_search_begin(self) -> None:
         super().on_search_begin()
@@ -760,8 +778,8 @@ class WandbTuner(kt.Tuner):
         # Summaries follow `verbose`, as KerasTuner's own do (verbose=0: nothing on stdout); trouble is a notice.
         if self.wandb_mode == "offline":
             if self._verbose:
-                print(f"kt-wandb: after `wandb sync`, add the comparison panels in W&B with: "
-                      f"kt-wandb panels {self.project_dir}")
+                print(f"kt-wandb: upload the runs and add the comparison panels in W&B with: "
+                      f"kt-wandb sync {self.project_dir}")
             return
         from kt_wandb.analysis import publish_panels
 

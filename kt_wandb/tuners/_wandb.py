@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import netrc
 import os
 import secrets
 import string
@@ -11,8 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
+from kt_wandb._credentials import has_credentials
 from kt_wandb._records import IDENTITY_FILE
 
 __all__ = [
@@ -20,9 +19,12 @@ __all__ = [
     "RESERVED_INIT_KEYS",
     "SEARCH_ID_ENV",
     "SearchIdentity",
+    "DEFAULT_TIMEOUT",
     "check_new_search_id",
+    "check_timeout",
     "has_credentials",
     "init_kwargs",
+    "with_settings",
     "resolve_mode",
     "run_id",
 ]
@@ -43,18 +45,8 @@ RESERVED_INIT_KEYS: Mapping[str, str] = {
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
-
-def has_credentials(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether W&B credentials are configured: `WANDB_API_KEY` or a netrc entry."""
-    env = os.environ if environ is None else environ
-    if env.get("WANDB_API_KEY") or env.get("WANDB_IDENTITY_TOKEN_FILE"):
-        return True
-    host = urlparse(env.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
-    path = env.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
-    try:
-        return netrc.netrc(path).authenticators(host or "api.wandb.ai") is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
+# The most seconds a trial waits on W&B: half for its run's start, half for its finish (the upload).
+DEFAULT_TIMEOUT = 60.0
 
 
 def resolve_mode(mode: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -176,6 +168,29 @@ def _create_whole(path: Path, text: str) -> bool:
     return True
 
 
+def check_timeout(timeout: Any) -> float:
+    """`wandb_timeout` as a float: a positive number of seconds."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise ValueError(
+            f"Expected `wandb_timeout` to be a positive number of seconds, received {timeout!r}. To fix, pass the "
+            f"most seconds a trial may wait on W&B's server (default {DEFAULT_TIMEOUT:g}), e.g. wandb_timeout=120."
+        )
+    return float(timeout)
+
+
+def with_settings(given: Any, **updates: Any) -> Any:
+    """The `settings` of `wandb.init` (None, a dict or a `wandb.Settings`) with `updates`, as the same kind.
+
+    Where the user set one of them already, theirs is kept.
+    """
+    if given is None:
+        return dict(updates)
+    if isinstance(given, Mapping):
+        return {**updates, **given}
+    chosen = given.model_fields_set  # a wandb.Settings: what the user set, not its defaults
+    return given.model_copy(update={k: v for k, v in updates.items() if k not in chosen})
+
+
 def init_kwargs(
     *,
     project: str | None,
@@ -183,8 +198,14 @@ def init_kwargs(
     mode: str,
     user_kwargs: Mapping[str, Any],
     directory: str,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> dict[str, Any]:
     """The `wandb.init` arguments shared by every run of a search.
+
+    A run waits at most `timeout` seconds on W&B's server: half to start
+    (`init_timeout`), half to finish its upload (`finish_timeout`, which then
+    raises `TimeoutError` with the run kept on disk), unless the user's own
+    `settings` set them.
 
     Raises:
         ValueError: When `user_kwargs` holds an argument the tuner sets itself.
@@ -205,4 +226,6 @@ def init_kwargs(
         "dir": os.path.abspath(os.environ.get("WANDB_DIR") or directory),
     }
     kwargs.update(user_kwargs)
+    kwargs["settings"] = with_settings(kwargs.get("settings"), init_timeout=timeout / 2,
+                                       finish_timeout=timeout / 2, finish_timeout_raises=True)
     return kwargs

@@ -135,7 +135,7 @@ def test_two_objectives_get_no_learning_curves_but_the_scatter_of_the_score_rank
 
 def test_an_offline_search_says_the_one_command_that_publishes_its_panels(search):
     tuner, out = search
-    assert f"kt-wandb panels {tuner.project_dir}" in out
+    assert f"kt-wandb sync {tuner.project_dir}" in out
 
 
 def test_a_search_without_runs_is_refused_with_what_to_pass(tmp_path, digits):

@@ -208,9 +208,9 @@ def test_panels_are_on_by_default_only_where_wandb_workspaces_is_installed(
     tuner.search(*digits, epochs=1, validation_split=0.25, verbose=1)  # verbose: where the hint is printed
     said = capsys.readouterr()
     assert "Trial 1 Complete" in said.out  # the search's own report was printed ...
-    assert "kt-wandb panels" not in said.out + said.err  # ... and no hint or complaint for panels it can't make
+    assert "kt-wandb sync" not in said.out + said.err  # ... and no hint or complaint for panels it can't make
     asked = make(tmp_path, tiny_model, project_name="asked", wandb_panels=True, wandb_mode="offline", max_trials=1)
     assert asked.wandb_panels is True
     asked.search(*digits, epochs=1, validation_split=0.25, verbose=1)
     # Asked for, it prints the hint the check above looks for: that check would see one.
-    assert f"kt-wandb panels {asked.project_dir}" in capsys.readouterr().out
+    assert f"kt-wandb sync {asked.project_dir}" in capsys.readouterr().out

@@ -58,7 +58,7 @@ def test_verbose_0_prints_nothing_and_notices_go_through_logging(tmp_path, capsy
     assert capsys.readouterr().out == ""  # KerasTuner's verbose=0 prints nothing; neither does this search
     tuner.oracle.max_trials = 2
     tuner.search(*digits, epochs=1, validation_split=0.25, verbose=1)
-    assert f"kt-wandb panels {tuner.project_dir}" in capsys.readouterr().out  # the summary follows verbose
+    assert f"kt-wandb sync {tuner.project_dir}" in capsys.readouterr().out  # the summary follows verbose
 
     notices = logging.getLogger("kt_wandb")
     caught: list[logging.LogRecord] = []
