@@ -328,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _import_keras_quietly()
     try:
         command = {
-            "report": _report_command, "panels": _panels_command, "sync": _sync_command, "search": _search, "launch": _launch_command,
+            "report": _report_command, "panels": _panels_command, "sync": _sync_command, "search": _search,
+            "launch": _launch_command,
         }[args.command]
         return command(args)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during the search: the trial's run is already finished
