@@ -1,0 +1,172 @@
+"""Online W&B, for real: searches against the W&B server double on loopback (`online_wandb`), read back from it.
+
+The faults are the server's own, made while the search runs: it stalls, answers 500, is slow, or is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import keras
+import pytest
+from conftest import child_env
+from wandb_log import read_records, read_run
+
+from kt_wandb import WandbTuner
+from kt_wandb._records import RUN_RECORD
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+
+
+def online_tuner(tmp_path: Path, build, **kwargs) -> WandbTuner:
+    kwargs.setdefault("max_trials", 3)
+    return WandbTuner(build, objective="val_accuracy", oracle="random", seed=0, directory=str(tmp_path / "search"),
+                      project_name="online", wandb_project="online-test", wandb_mode="online", **kwargs)
+
+
+def run_log(wandb_dir: Path, run_id: str) -> Path:
+    """The run's `.wandb` log, an online run's or an offline one's."""
+    (path,) = wandb_dir.glob(f"wandb/*run-*-{run_id}/run-{run_id}.wandb")
+    return path
+
+
+def whole(path: Path) -> bool:
+    records = read_records(path)
+    return bool(records) and records[-1].WhichOneof("record_type") == "exit"
+
+
+def test_an_online_search_puts_each_trial_on_the_server_as_a_run_and_saves_its_report(
+    tmp_path, online_wandb, digits, tiny_model
+):
+    server = online_wandb
+    tuner = online_tuner(tmp_path, tiny_model, log_best_model=True, wandb_panels=True,
+                         wandb_kwargs={"tags": ["online-test"]})
+    tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0)
+    assert tuner.wandb_mode == "online"
+    for trial_id, trial in tuner.oracle.trials.items():
+        run = server.wait_run(f"{tuner.search_id}-{trial_id}")
+        assert (run.name, run.group, run.project) == (f"trial-{trial_id}", tuner.wandb_group, "online-test")
+        assert set(run.tags) == {"random", "online-test"}
+        assert run.config == trial.hyperparameters.values
+        assert run.summary["val_accuracy"] == pytest.approx(trial.score)  # the score the oracle ranked
+        assert run.summary["best_epoch"] == trial.best_step and run.summary["trial/status"] == "COMPLETED"
+        assert [row["epoch/epoch"] for row in run.history] == [0, 1]
+        assert [row["epoch/val_accuracy"] for row in run.history] == pytest.approx(
+            trial.metrics.get_history("val_accuracy")[i].value[0] for i in range(2))
+        assert (run.state, run.exit_code) == ("finished", 0)
+        model = server.artifact(f"model-{run.id}")
+        assert model.type == "model" and "best" in model.aliases and model.run_id == run.id
+        assert "model.keras" in model.files
+    (report,) = server.reports.values()
+    assert report.runsets and all(tuner.wandb_group in json.dumps(r["filters"]) for r in report.runsets)
+    kinds = [panel["viewType"] for panel in report.panels]
+    assert {"Parallel Coordinates Plot", "Parameter Importance", "Scatter Plot", "Run History Line Plot"} <= set(kinds)
+    columns = json.dumps([p for p in report.panels if p["viewType"] == "Parallel Coordinates Plot"])
+    assert all(f"config:{name}" in columns for name in ("units", "learning_rate")) and "summary:val_accuracy" in columns
+
+    tuner.oracle.max_trials = 4
+    tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0)  # a second search() updates it in place
+    assert list(server.reports) == [report.id] and len(server.upserts) == 2
+    assert server.wait_run(f"{tuner.search_id}-3").state == "finished"
+
+
+class FaultAt(keras.callbacks.Callback):
+    """Makes `fault` happen to the server when trial `trial` starts training (KerasTuner copies it per trial)."""
+
+    def __init__(self, fault, starts: list[int]) -> None:
+        super().__init__()
+        self.fault, self.starts = fault, starts
+
+    def on_train_begin(self, logs=None):
+        self.starts.append(1)
+        if len(self.starts) == 2:  # the second trial
+            self.fault()
+
+
+FAULTS = {
+    "stall": lambda server: server.stall(),
+    "500 for 30 s": lambda server: server.fail(500, seconds=30),
+    "killed": lambda server: server.kill(),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_server_that_fails_mid_search_costs_one_timeout_and_the_printed_command_uploads_every_run(
+    tmp_path, online_wandb, capsys, wandb_env, digits, tiny_model, fault
+):
+    server = online_wandb
+    wandb_dir = Path(os.environ["WANDB_DIR"])
+    tuner = online_tuner(tmp_path, tiny_model, max_trials=4, wandb_timeout=10, wandb_panels=False)
+    seen: dict[str, bool] = {}
+    end_trial = tuner.oracle.end_trial
+
+    def records_end(trial):  # KerasTuner's own record of the trial's end: is its run whole on disk by then?
+        seen[trial.trial_id] = whole(run_log(wandb_dir, f"{tuner.search_id}-{trial.trial_id}"))
+        return end_trial(trial)
+
+    tuner.oracle.end_trial = records_end
+    starts: list[int] = []
+    tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0,
+                 callbacks=[FaultAt(lambda: FAULTS[fault](server), starts)])
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"] * 4
+    assert seen == {str(i): True for i in range(4)}
+    records = [json.loads(Path(tuner.get_trial_dir(t), RUN_RECORD).read_text()) for t in tuner.oracle.trials]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "Upload them later with" in line]
+    if fault == "500 for 30 s" and all(r["mode"] == "online" and not r.get("upload_timed_out") for r in records):
+        pytest.fail("500s for 30 s outlast a 5 s finish timeout: the search should have gone offline")
+    # One timeout: the trial the fault hit waited on W&B once, the later ones were offline without trying.
+    assert [r["mode"] for r in records] == ["online", "online", "offline", "offline"], records
+    assert [bool(r.get("upload_timed_out")) for r in records] == [False, True, False, False]
+    assert tuner.wandb_mode == "offline" and len(lines) == 1, lines
+    command = lines[0].split("Upload them later with: ", 1)[1]
+    assert command.startswith("wandb sync --include-online ") and records[1]["run_dir"] in command
+
+    server.heal()
+    server.restart()
+    done = subprocess.run(command.replace("wandb", f"{sys.executable} -m wandb", 1), shell=True, text=True,
+                          capture_output=True, env=child_env(), timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for trial_id, trial in tuner.oracle.trials.items():  # every run on the server, whole
+        run = server.wait_run(f"{tuner.search_id}-{trial_id}", timeout=60)
+        assert run.summary["val_accuracy"] == pytest.approx(trial.score)
+        assert len(run.history) == 2 and run.exit_code == 0
+
+
+@pytest.mark.slow
+def test_a_slow_server_that_answers_keeps_the_search_online(tmp_path, online_wandb, capsys, digits, tiny_model):
+    server = online_wandb
+    server.latency = 2.0
+    tuner = online_tuner(tmp_path, tiny_model, max_trials=2, wandb_panels=False)
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    assert tuner.wandb_mode == "online" and "W&B" not in capsys.readouterr().err
+    for trial_id in tuner.oracle.trials:
+        assert server.wait_run(f"{tuner.search_id}-{trial_id}").state == "finished"
+
+
+def test_kt_wandb_sync_uploads_an_offline_search_and_saves_its_report_and_is_safe_twice(
+    tmp_path, online_wandb, digits, tiny_model, monkeypatch
+):
+    server = online_wandb
+    tuner = online_tuner(tmp_path, tiny_model, max_trials=2, wandb_panels=True)
+    tuner._init_kwargs["mode"] = tuner._wandb_mode = "offline"  # as if made with wandb_mode="offline"
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    assert not server.runs
+    sync = [sys.executable, "-m", "kt_wandb.cli", "sync", tuner.project_dir]
+    for _ in range(2):
+        done = subprocess.run(sync, text=True, capture_output=True, env=child_env(), timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert len(server.reports) == 1  # the second run updates the report in place
+    assert sorted(server.runs) == sorted(f"{tuner.search_id}-{t}" for t in tuner.oracle.trials)
+    assert all(run.exit_code == 0 and run.summary.get("trial/status") == "COMPLETED" for run in server.runs.values())
+    assert server.count("UpsertBucket") == 0 or all(
+        len(run.history) == 1 for run in server.runs.values())  # uploaded once each: no duplicate history
+    monkeypatch.delenv("WANDB_API_KEY")
+    refused = subprocess.run(sync, text=True, capture_output=True, env=child_env(), timeout=120)
+    assert refused.returncode != 0 and "wandb login" in refused.stderr and "Expected W&B credentials" in refused.stderr
