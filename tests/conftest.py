@@ -43,9 +43,14 @@ def wandb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def wandb_server() -> Iterator[WandbServer]:
-    """The W&B server double of this test session (see `online_wandb`, which each test that uses it goes through)."""
-    with WandbServer(entity="team") as server:
-        yield server
+    """The W&B server double of this test session (see `online_wandb`, which each test that uses it goes through).
+
+    It listens until the process exits (its threads are daemons): wandb's exit hooks still post telemetry to
+    the base URL of the first online run, and would retry against a closed port for seconds.
+    """
+    server = WandbServer(entity="team").start()
+    yield server
+    server.heal()
 
 
 @pytest.fixture

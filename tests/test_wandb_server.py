@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import socket
 import subprocess
 import sys
@@ -38,11 +40,31 @@ def assert_whole(server: WandbServer, run_id: str, steps: int = 3) -> None:
     assert {"wandb-summary.json", "config.yaml", "wandb-metadata.json"} <= set(run.files)
 
 
+def assert_no_errors_logged(run: wandb.Run) -> None:
+    """Nothing wandb-core logged for `run` is a warning or an error (a retry, an answer it couldn't read)."""
+    log = Path(run.dir).parent / "logs" / "debug-internal.log"
+    levels = [json.loads(line)["level"] for line in log.read_text().splitlines() if line.startswith("{")]
+    assert levels and set(levels) <= {"DEBUG", "INFO"}, log.read_text()
+
+
 def test_a_run_logged_online_is_whole_on_the_server_when_finish_returns(online_wandb):
-    log_run("whole1").finish(exit_code=0)
+    run = log_run("whole1")
+    run.finish(exit_code=0)
     assert_whole(online_wandb, "whole1")  # no wait: wandb-core's file stream was complete before finish returned
-    assert online_wandb.count("UpsertBucket") == 2  # one at init, one with the run's config and metadata
+    assert_no_errors_logged(run)
+    assert online_wandb.operations().count("UpsertBucket") == 2  # at init; then with the config and metadata
     assert online_wandb.count("CreateRunFiles") == 1
+
+
+def test_wandb_api_reads_the_runs_back(online_wandb):
+    log_run("read1").finish()
+    api = wandb.Api()
+    (found,) = api.runs("team/double", filters={"group": "g1"})
+    assert (found.id, found.name, found.state, found.config) == ("read1", "run read1", "finished",
+                                                                 {"lr": 0.01, "units": 8})
+    assert api.run("team/double/read1").summary["best_epoch"] == 2
+    assert not api.runs("team/double", filters={"group": "other"})
+    assert online_wandb.count("Runs") == 2
 
 
 def test_a_failed_run_says_its_exit_code(online_wandb):
@@ -64,6 +86,7 @@ def test_an_artifact_logged_online_is_on_the_server_with_its_file_and_alias(onli
     assert stored.files == {"weights.bin": b"\x00weights\xff"}
     assert set(stored.manifest["contents"]) == {"weights.bin"}
     assert online_wandb.runs["art1"].state == "finished"
+    assert_no_errors_logged(run)
 
 
 # The faults.
@@ -95,16 +118,17 @@ def test_a_stalled_server_times_init_out(online_wandb):
 
 
 def test_a_run_whose_server_stalls_after_init_finishes_within_its_finish_timeout(online_wandb):
-    run = log_run("stalled2", finish_timeout=3)
+    run = log_run("stalled2", finish_timeout=3, finish_timeout_raises=True)
     online_wandb.stall()
     started = time.monotonic()
-    run.finish()
-    assert time.monotonic() - started < 10
+    with pytest.raises(TimeoutError):
+        run.finish()
+    assert 3 <= time.monotonic() - started < 10
     assert online_wandb.runs["stalled2"].state == "running"  # the end never arrived
 
 
 def test_a_run_through_a_few_seconds_of_500_arrives_whole(online_wandb):
-    online_wandb.fail(500, seconds=3)
+    online_wandb.fail(500, seconds=2)
     run = log_run("flaky1")
     run.finish()
     assert_whole(online_wandb, "flaky1")
@@ -133,3 +157,11 @@ def test_a_run_whose_server_was_killed_is_synced_whole_once_it_is_back(online_wa
     sync = subprocess.run(command, env=child_env(), capture_output=True, text=True, timeout=120)
     assert sync.returncode == 0, sync.stderr
     assert_whole(online_wandb, "killed1")
+
+
+def test_an_upload_sent_in_chunks_is_recorded_whole(wandb_server):
+    host, port = wandb_server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.request("PUT", "/upload/run/team/p/r/weights.bin", body=iter([b"ab", b"", b"cd"]), encode_chunked=True)
+    assert connection.getresponse().status == 200
+    assert wandb_server.uploads["/upload/run/team/p/r/weights.bin"] == b"abcd"

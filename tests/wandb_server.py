@@ -5,12 +5,54 @@ standard library's HTTP server, what the real `wandb` (its Go service, wandb-cor
 send, and records it per run, artifact and report; its faults (401, 5xx for a while, latency, a stall, a
 killed socket) are set while it runs, to see what the real client makes of them.
 
-What wandb-core sent (wandb 0.31.0, learned by pointing it at this double and logging every request):
+What wandb-core sent (wandb 0.31.0, learned by pointing it at this double with `trace` on; the GraphQL
+operations are named, in `operationName` and the query, by wandb-core; wandb's Python side and
+wandb_workspaces send a few of their own, some anonymous):
 
-PLACEHOLDER
+1. `wandb.init`: `UpsertBucket` with the run id as `name`, `project`, `entity` null (the answer's
+   `bucket.project.entity.name` tells it the entity: no `Viewer` is asked), `groupName`, `displayName`,
+   `jobType`, `tags`, `host`, `program` and `config` as a JSON string in W&B's form
+   `{"key": {"value": v}, "_wandb": {"value": {...}}}`. `wandb.init` returns once it's answered; a 401
+   raises `wandb.errors.CommError` with the server's message at once, a refused connection or no answer
+   raises it after `init_timeout` (5xx answers are retried until then).
+   Then `OrganizationCoreWeaveOrganizationID` (answered: no organization), sometimes `ServerFeaturesQuery`
+   (answered: no features), and a first post of the file stream with `wandb-events.jsonl` (system metrics).
+2. While it runs: `UpsertBucket` again with the entity and the config with its metadata (the project,
+   entity and run id only otherwise, no group or tags: a later upsert changes only what it names);
+   `CreateRunFiles` for `wandb-metadata.json`, `requirements.txt`, answered with upload URLs on this double
+   (`/upload/run/<entity>/<project>/<run id>/<name>`) which get PUT; and every ~15 s a post to
+   `/files/<entity>/<project>/<run id>/file_stream`: `{"files": {name: {"offset": n, "content": [lines]}},
+   "uploaded": [names]}`, where `wandb-history.jsonl` holds one JSON line per `run.log` step (offsets count
+   lines: a resend is idempotent), `wandb-summary.json` the whole summary as one line (`define_metric`'s
+   summaries as `{"min": v}`), `output.log` the console lines, prefixed with their time.
+3. `run.finish(exit_code=...)`: one more `UpsertBucket` (the config), `CreateRunFiles` for `config.yaml`,
+   `wandb-summary.json`, `output.log` (PUT), then the last file-stream post with the rest of the history and
+   the summary, `"complete": true, "exitcode": n`. `finish` returned only after that post was answered in
+   every run seen (so the records are whole when it returns; `wait_run` polls, for a client that doesn't
+   wait). With `wandb.Settings(finish_timeout=s)` it gives up after s seconds on a stalled or killed
+   server, the run left "running" here; `wandb sync --include-online <run dir>` uploads it later, whole.
+4. `run.log_artifact(artifact, aliases=[...])`: `Viewer` and `ArtifactType` (the Python side, asking the
+   type of `name:latest`: none when new), `CreateArtifact` (`input`: `artifactCollectionName`,
+   `artifactTypeName`, `digest`, `aliases` with "latest" added, `entityName`, `projectName`, `runName`, ...),
+   `CreateArtifactManifest` (`includeUpload` false), `CreateArtifactFiles` (`input.artifactFiles`: `name`,
+   `md5`, ...; answered with upload URLs here, PUT), `CreateArtifactManifest` again with the digest and
+   `includeUpload` true (the manifest PUT to its upload URL), `CommitArtifact`.
+5. Always, in the background: wandb-core's telemetry to `/sdk/otel/v1/metrics` and `/sdk/otel/v1/logs`
+   (protobuf; answered with an empty 200).
+
+`wandb_workspaces` saving a report (through `wandb.Api()`, one per request): `Viewer` (to verify the key),
+`project(...) { internalId }` for each runset, `models(...)` (the entity's projects: a missing one would
+be created), `upsertView` (no id: a new view; the id of one it holds: updated; any other id: W&B's error).
+`wandb.Api()` reads: `GetDefaultEntity`, `Runs` (`api.runs(path, filters)`, filters of equal fields only)
+and `Run` (`api.run(path)`).
 
 Anything else posted to `/graphql` gets a GraphQL error and is noted in `unknown`, so a test fails fast and
-says what was asked. Posts elsewhere (the telemetry to `/sdk/otel/...`) get an empty 200.
+says what was asked. Posts elsewhere get an empty 200.
+
+Faults, set while it runs: `unauthorized()` (401 to everything), `fail(status, seconds)`, `latency`
+(seconds), `stall()` (connections accepted, never answered), `kill()` (the listening socket and every
+connection closed) and `restart()` (the same port), `heal()`; `closed_port_url()` names a port nothing
+listens on.
 """
 
 from __future__ import annotations
@@ -29,7 +71,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["ArtifactRecord", "Request", "RunRecord", "WandbServer", "closed_port_url"]
+__all__ = ["ArtifactRecord", "ReportRecord", "Request", "RunRecord", "WandbServer", "closed_port_url"]
 
 _CREATED = "2024-01-01T00:00:00"
 
@@ -63,9 +105,12 @@ class RunRecord:
 
     Attributes:
         id: The run's id (W&B's run "name" in its API).
-        config: As the user gave it: W&B's `{"key": {"value": v}}` form decoded, its own `_wandb` key left out.
-        summary: The last summary the file stream sent (`wandb-summary.json`).
-        history: The rows of `wandb-history.jsonl`, by their line, parsed.
+        name: Its display name; `group`, `job_type`, `tags`, `notes` as `wandb.init` gave them.
+        config: As the user gave it: W&B's `{"key": {"value": v}}` form decoded, its own `_wandb` key left out
+            (in `wandb_config`).
+        summary: The last summary the file stream sent (`wandb-summary.json`), wandb's `_` keys included.
+        history_lines: The lines of `wandb-history.jsonl` parsed, by line number (see `history`).
+        output_lines: The console's lines (`output.log`), by line number (see `output`).
         files: The files uploaded to the run, by name.
         state: "running" from its first upsert, then "finished" (exit code 0) or "failed" once the file
             stream says it's complete.
@@ -92,10 +137,12 @@ class RunRecord:
 
     @property
     def history(self) -> list[dict[str, Any]]:
+        """The history rows in order, one per step logged."""
         return [self.history_lines[i] for i in sorted(self.history_lines)]
 
     @property
     def output(self) -> list[str]:
+        """The console's lines in order."""
         return [self.output_lines[i] for i in sorted(self.output_lines)]
 
 
@@ -120,6 +167,30 @@ class ArtifactRecord:
     used_by: list[str] = field(default_factory=list)
 
 
+@dataclass
+class ReportRecord:
+    """One report (a W&B view), as its last `upsertView` left it: `spec` parsed, with its panels and runsets."""
+
+    id: str
+    title: str
+    entity: str | None
+    project: str | None
+    spec: dict[str, Any]
+
+    @property
+    def panels(self) -> list[dict[str, Any]]:
+        """The panels of every panel grid, in order."""
+        return [panel for block in self._grids() for panel in block["metadata"]["panelBankSectionConfig"]["panels"]]
+
+    @property
+    def runsets(self) -> list[dict[str, Any]]:
+        """The runsets of every panel grid, in order."""
+        return [runset for block in self._grids() for runset in block["metadata"].get("runSets", [])]
+
+    def _grids(self) -> list[dict[str, Any]]:
+        return [block for block in self.spec.get("blocks", []) if block.get("type") == "panel-grid"]
+
+
 class WandbServer:
     """W&B's server, doubled: `url` is its base URL (`WANDB_BASE_URL`); start it, or use it as a context manager.
 
@@ -133,6 +204,8 @@ class WandbServer:
         unknown: The GraphQL queries it had no answer to.
         update_error: Set, every update of an existing view fails with this message.
         latency: Seconds each request waits before it's answered.
+        uploads: Every PUT to an upload URL it handed out, by path.
+        trace: None, or a list it appends every request's method, path and body to (to learn what's sent).
     """
 
     def __init__(self, entity: str = "team", projects: Iterable[str] = ("uncategorized",)) -> None:
@@ -281,6 +354,16 @@ class WandbServer:
         """The run once its file stream is complete (wandb-core may still send after `run.finish()` returns)."""
         return self.wait_for(lambda: (run := self.runs.get(run_id)) and run.state != "running" and run, timeout)
 
+    @property
+    def reports(self) -> dict[str, ReportRecord]:
+        """The reports it holds, by id (see `views` for the variables as sent)."""
+        with self._lock:
+            return {
+                view_id: ReportRecord(view_id, v.get("displayName") or "", v.get("entityName"),
+                                      v.get("projectName"), json.loads(v["spec"]))
+                for view_id, v in self.views.items()
+            }
+
     def artifact(self, name: str, version: int | None = None) -> ArtifactRecord:
         """The artifact `name`'s latest version, or `version`."""
         with self._lock:
@@ -308,6 +391,10 @@ class WandbServer:
         """What anonymous queries (wandb's Python API, wandb_workspaces) ask, by the fields they name."""
         if "upsertView" in query:
             return self._upsert_view
+        if re.search(r"\bruns\(", query):
+            return self._api_runs
+        if re.search(r"\brun\(name:", query) and "project(" in query:
+            return self._api_run
         if "viewer" in query:
             return self._op_Viewer
         if "internalId" in query:
@@ -488,6 +575,36 @@ class WandbServer:
         }
         return {"upsertView": {"view": view, "inserted": inserted}}, []
 
+    def _api_runs(self, v: dict[str, Any]) -> tuple[Any, list[dict]]:
+        """`wandb.Api().runs(path, filters)`: the project's runs, filtered on equal values of their fields."""
+        filters = json.loads(v.get("filters") or "{}")
+        runs = [self._run_node(run) for run in self.runs.values()
+                if (run.entity, run.project) == (v.get("entity"), v.get("project"))]
+        runs = [node for node in runs if all(node.get(_RUN_FIELDS.get(k, k)) == want for k, want in filters.items())]
+        if not runs and v.get("project") not in self._project_names():
+            return {"project": None}, []
+        edges = [{"node": node, "cursor": str(i)} for i, node in enumerate(runs)]
+        return {"project": {"internalId": "1", "runCount": len(runs), "readOnly": False,
+                            "runs": {"edges": edges, "pageInfo": {"endCursor": None, "hasNextPage": False}}}}, []
+
+    def _api_run(self, v: dict[str, Any]) -> tuple[Any, list[dict]]:
+        """`wandb.Api().run(path)`: one run, or none."""
+        run = self.runs.get(v.get("name") or v.get("run") or "")
+        found = run is not None and (run.entity, run.project) == (v.get("entity"), v.get("project"))
+        return {"project": {"internalId": "1", "run": self._run_node(run) if found else None}}, []
+
+    def _run_node(self, run: RunRecord) -> dict[str, Any]:
+        config = {k: {"value": c, "desc": None} for k, c in run.config.items()}
+        return {
+            "__typename": "Run", "id": run.storage_id, "name": run.id, "displayName": run.name, "tags": run.tags,
+            "state": run.state, "group": run.group, "jobType": run.job_type, "notes": run.notes,
+            "description": run.notes, "sweepName": None, "commit": None, "readOnly": False, "projectId": "1",
+            "createdAt": _CREATED, "heartbeatAt": _CREATED, "historyLineCount": len(run.history_lines),
+            "config": json.dumps(config), "summaryMetrics": json.dumps(run.summary), "systemMetrics": "{}",
+            "historyKeys": None, "user": {"name": "Test User", "username": self.entity},
+            "project": {"name": run.project, "entityName": run.entity, "entity": {"name": run.entity}},
+        }
+
     def _user(self) -> dict[str, Any]:
         return {"id": "VXNlcjox", "name": "Test User", "username": self.entity, "email": None, "admin": False,
                 "flags": "{}", "entity": self.entity, "deletedAt": None, "apiKeys": None,
@@ -539,7 +656,10 @@ class WandbServer:
                     artifact.files[name] = data
 
 
-_OPERATION = re.compile(r"^\s*(?:query|mutation)\s+(\w+)")
+# `wandb.Api().runs` filters by their MongoDB-like names: the few that are equalities on a field of the run.
+_RUN_FIELDS = {"display_name": "displayName", "job_type": "jobType"}
+
+_OPERATION = re.compile(r"^\s*(?:#.*\s*)*(?:query|mutation)\s+(\w+)")  # after any "#graphql" comment
 
 
 def _operation(request: dict[str, Any]) -> str | None:
@@ -575,7 +695,7 @@ def _handler(server: WandbServer) -> type[BaseHTTPRequestHandler]:
             self._serve()
 
         def _serve(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = self._body()
             path = unquote(urlsplit(self.path).path)
             record = Request(self.command, path)
             if path.rstrip("/") == "/graphql" and body:
@@ -607,6 +727,17 @@ def _handler(server: WandbServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200, json.dumps(server.file_stream(entity, project, run_id, json.loads(body))))
             else:
                 self._send(200, "")
+
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()  # the chunk's CRLF
+            while self.rfile.readline().strip():  # trailers, up to the blank line
+                pass
+            return b"".join(chunks)
 
         def _graphql(self, body: bytes, record: Request) -> None:
             if not self.headers.get("Authorization"):  # wandb sends the API key with every query

@@ -176,11 +176,12 @@ def test_publishing_the_panels_again_updates_the_one_report_of_the_search(search
 def test_the_published_report_holds_the_four_panels_with_their_metrics(search, report_server):
     tuner, _ = search
     publish_panels(tuner.project_dir, entity="team")
-    (upsert,) = report_server.upserts
-    (grid,) = [b for b in json.loads(upsert["spec"])["blocks"] if b["type"] == "panel-grid"]
-    (runset,) = grid["metadata"]["runSets"]
+    (report,) = report_server.reports.values()
+    assert (report.title, report.entity, report.project) == (panel_spec(tuner.project_dir).title, "team",
+                                                             "panels-test")
+    (runset,) = report.runsets
     assert runset["name"] == tuner.wandb_group
-    panels = grid["metadata"]["panelBankSectionConfig"]["panels"]
+    panels = report.panels
     assert [p["viewType"] for p in panels] == [
         "Scatter Plot", "Parallel Coordinates Plot", "Parameter Importance", "Run History Line Plot",
     ]
