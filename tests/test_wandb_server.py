@@ -52,8 +52,9 @@ def test_a_run_logged_online_is_whole_on_the_server_when_finish_returns(online_w
     run.finish(exit_code=0)
     assert_whole(online_wandb, "whole1")  # no wait: wandb-core's file stream was complete before finish returned
     assert_no_errors_logged(run)
-    assert online_wandb.operations().count("UpsertBucket") == 2  # at init; then with the config and metadata
-    assert online_wandb.count("CreateRunFiles") == 1
+    # At init, then with the config and metadata (and again at finish on a run of more than a few seconds).
+    assert online_wandb.operations()[0] == "UpsertBucket" and online_wandb.count("UpsertBucket") >= 2
+    assert online_wandb.count("CreateRunFiles") >= 1
 
 
 def test_wandb_api_reads_the_runs_back(online_wandb):
