@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 # Before keras is imported anywhere: keep its config out of ~, and TensorFlow quiet.
@@ -14,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
 import pytest
+from wandb_server import WandbServer
 
 WANDB_VARIABLES = ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_IDENTITY_TOKEN_FILE")
 
@@ -37,6 +39,42 @@ def isolate_wandb(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
 def wandb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test's W&B files below its `tmp_path`; returns the runs' folder."""
     return isolate_wandb(monkeypatch, tmp_path / "wandb-env")
+
+
+@pytest.fixture(scope="session")
+def wandb_server() -> Iterator[WandbServer]:
+    """The W&B server double of this test session (see `online_wandb`, which each test that uses it goes through).
+
+    It listens until the process exits (its threads are daemons): wandb's exit hooks still post telemetry to
+    the base URL of the first online run, and would retry against a closed port for seconds.
+    """
+    server = WandbServer(entity="team").start()
+    yield server
+    server.heal()
+
+
+@pytest.fixture
+def online_wandb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, wandb_server: WandbServer) -> Iterator[WandbServer]:
+    """W&B online, against the session's server double, emptied and healed; its files below `tmp_path`.
+
+    wandb reads its environment once per service: this one's is torn down before the test (so it reads this
+    environment) and after it (so the next test doesn't send to the double), once the double is healed, as a
+    stalled or killed server would hold wandb-core's uploads up. The double must have been asked nothing it
+    has no answer to.
+    """
+    import wandb
+
+    wandb.teardown()
+    wandb_server.reset()
+    isolate_wandb(monkeypatch, tmp_path / "wandb-online")
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setenv("WANDB_BASE_URL", wandb_server.url)
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    yield wandb_server
+    wandb_server.heal()
+    wandb_server.restart()
+    wandb.teardown()  # finishes any run the test left
+    assert not wandb_server.unknown, f"asked the W&B server double what it has no answer to: {wandb_server.unknown}"
 
 
 def child_env(**extra: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 import pytest
-from fake_wandb_api import FakeWandbApi
 from wandb_log import read_runs
 
 from kt_wandb import WandbTuner
@@ -147,29 +146,26 @@ def test_a_search_without_runs_is_refused_with_what_to_pass(tmp_path, digits):
 
 
 @pytest.fixture
-def wandb_server(monkeypatch):
-    """A fake W&B API that `wandb.Api()` talks to, online, with a dummy key; after `search`, which ran offline."""
-    with FakeWandbApi(entity="team", projects=["panels-test", "elsewhere"]) as server:
-        monkeypatch.setenv("WANDB_BASE_URL", server.url)
-        monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
-        monkeypatch.setenv("WANDB_MODE", "online")  # the public API refuses to work offline
-        yield server
-        assert not server.unknown, "asked the fake W&B API what it has no answer to"
+def report_server(online_wandb):
+    """The W&B server double that `wandb.Api()` talks to, online, with a dummy key; after `search`, which ran
+    offline. It lists the projects, so `Report.save()` creates none."""
+    online_wandb.projects = ["panels-test", "elsewhere"]
+    return online_wandb
 
 
 def recorded_report(tuner) -> dict:
     return json.loads((Path(tuner.project_dir) / PANELS_RECORD).read_text())
 
 
-def test_publishing_the_panels_again_updates_the_one_report_of_the_search(search, wandb_server):
+def test_publishing_the_panels_again_updates_the_one_report_of_the_search(search, report_server):
     tuner, _ = search
     first = publish_panels(tuner.project_dir, entity="team")
     second = publish_panels(tuner.project_dir, entity="team")  # a notebook cell run again
-    created, updated = wandb_server.upserts
-    report_id = next(iter(wandb_server.views))
+    created, updated = report_server.upserts
+    report_id = next(iter(report_server.views))
     assert created["id"] is None and updated["id"] == report_id  # an update of that view, not a second one
-    assert list(wandb_server.views) == [report_id]
-    assert first == second == f"{wandb_server.url}/team/panels-test/reports/{first.rsplit('/', 1)[1]}"
+    assert list(report_server.views) == [report_id]
+    assert first == second == f"{report_server.url}/team/panels-test/reports/{first.rsplit('/', 1)[1]}"
     assert first.endswith(f"--{report_id}")
     assert recorded_report(tuner) == {
         "id": report_id, "url": first, "entity": "team", "project": "panels-test",
@@ -177,14 +173,15 @@ def test_publishing_the_panels_again_updates_the_one_report_of_the_search(search
     }
 
 
-def test_the_published_report_holds_the_four_panels_with_their_metrics(search, wandb_server):
+def test_the_published_report_holds_the_four_panels_with_their_metrics(search, report_server):
     tuner, _ = search
     publish_panels(tuner.project_dir, entity="team")
-    (upsert,) = wandb_server.upserts
-    (grid,) = [b for b in json.loads(upsert["spec"])["blocks"] if b["type"] == "panel-grid"]
-    (runset,) = grid["metadata"]["runSets"]
+    (report,) = report_server.reports.values()
+    assert (report.title, report.entity, report.project) == (panel_spec(tuner.project_dir).title, "team",
+                                                             "panels-test")
+    (runset,) = report.runsets
     assert runset["name"] == tuner.wandb_group
-    panels = grid["metadata"]["panelBankSectionConfig"]["panels"]
+    panels = report.panels
     assert [p["viewType"] for p in panels] == [
         "Scatter Plot", "Parallel Coordinates Plot", "Parameter Importance", "Run History Line Plot",
     ]
@@ -195,46 +192,46 @@ def test_the_published_report_holds_the_four_panels_with_their_metrics(search, w
     assert (curves["xAxis"], curves["metrics"], curves["limit"]) == ("epoch/epoch", ["epoch/val_loss"], 1000)
 
 
-def test_a_report_deleted_in_wandb_is_replaced_once_by_a_new_one_which_is_recorded(search, wandb_server, capsys):
+def test_a_report_deleted_in_wandb_is_replaced_once_by_a_new_one_which_is_recorded(search, report_server, capsys):
     tuner, _ = search
     first = publish_panels(tuner.project_dir, entity="team")
-    (deleted,) = wandb_server.views
-    del wandb_server.views[deleted]  # deleted by the user in W&B
+    (deleted,) = report_server.views
+    del report_server.views[deleted]  # deleted by the user in W&B
     second = publish_panels(tuner.project_dir, entity="team")
-    (replacement,) = wandb_server.views
-    assert [u["id"] for u in wandb_server.upserts] == [None, deleted, None]  # refused, then one new report
+    (replacement,) = report_server.views
+    assert [u["id"] for u in report_server.upserts] == [None, deleted, None]  # refused, then one new report
     assert replacement != deleted and second != first and second.endswith(f"--{replacement}")
     assert (recorded_report(tuner)["id"], recorded_report(tuner)["url"]) == (replacement, second)
     assert f"could not update the W&B report {deleted}" in capsys.readouterr().err
     publish_panels(tuner.project_dir, entity="team")
-    assert wandb_server.upserts[-1]["id"] == replacement  # and it's the one updated from then on
+    assert report_server.upserts[-1]["id"] == replacement  # and it's the one updated from then on
 
 
-def test_another_wandb_project_gets_a_report_of_its_own(search, wandb_server):
+def test_another_wandb_project_gets_a_report_of_its_own(search, report_server):
     tuner, _ = search
     publish_panels(tuner.project_dir, entity="team")
     elsewhere = publish_panels(tuner.project_dir, entity="team", project="elsewhere")
-    assert [(u["id"], u["projectName"]) for u in wandb_server.upserts] == [
+    assert [(u["id"], u["projectName"]) for u in report_server.upserts] == [
         (None, "panels-test"), (None, "elsewhere"),
     ]
     assert (recorded_report(tuner)["project"], recorded_report(tuner)["url"]) == ("elsewhere", elsewhere)
 
 
-def test_runs_logged_without_an_entity_get_their_report_in_the_logins_default_entity(search, wandb_server):
+def test_runs_logged_without_an_entity_get_their_report_in_the_logins_default_entity(search, report_server):
     tuner, _ = search  # as on_search_end publishes it: no entity given, none in the run records
     assert panel_spec(tuner.project_dir).entity is None
     url = publish_panels(tuner.project_dir)
-    (upsert,) = wandb_server.upserts
+    (upsert,) = report_server.upserts
     assert upsert["entityName"] == "team" and "/team/panels-test/reports/" in url  # not ".../reports" under "//"
     assert recorded_report(tuner)["entity"] == "team"
 
 
-def test_a_report_that_fails_to_update_for_another_reason_is_not_duplicated(search, wandb_server):
+def test_a_report_that_fails_to_update_for_another_reason_is_not_duplicated(search, report_server):
     tuner, _ = search
     first = publish_panels(tuner.project_dir, entity="team")
-    wandb_server.update_error = "internal server error, try again later"  # an outage, not a deleted report
+    report_server.update_error = "internal server error, try again later"  # an outage, not a deleted report
     with pytest.raises(Exception, match="try again later"):
         publish_panels(tuner.project_dir, entity="team")
-    assert len(wandb_server.views) == 1 and recorded_report(tuner)["url"] == first  # no second report
-    wandb_server.update_error = None
-    assert publish_panels(tuner.project_dir, entity="team") == first and len(wandb_server.views) == 1
+    assert len(report_server.views) == 1 and recorded_report(tuner)["url"] == first  # no second report
+    report_server.update_error = None
+    assert publish_panels(tuner.project_dir, entity="team") == first and len(report_server.views) == 1
