@@ -453,6 +453,20 @@ class WandbServer:
         }
         return {"upsertBucket": {"bucket": bucket, "inserted": inserted}}, []
 
+    def _op_RunResumeStatus(self, v: dict[str, Any]) -> tuple[Any, list[dict]]:
+        """Whether the run exists (wandb.init with `resume=` asks; "never" refuses one that does)."""
+        project, entity = v.get("project") or "uncategorized", v.get("entity") or self.entity
+        run = self.runs.get(v["name"])
+        bucket = None if run is None else {
+            "id": run.storage_id, "name": run.id, "summaryMetrics": json.dumps(run.summary),
+            "displayName": run.name, "logLineCount": len(run.output_lines), "historyLineCount": len(run.history_lines),
+            "eventsLineCount": 0, "historyTail": "[]", "eventsTail": "[]",
+            "config": json.dumps({k: {"value": c} for k, c in run.config.items()}), "tags": run.tags,
+            "notes": run.notes, "wandbConfig": json.dumps({}),
+        }
+        return {"model": {"id": _gid("Project", project), "name": project,
+                          "entity": {"id": _gid("Entity", entity), "name": entity}, "bucket": bucket}}, []
+
     def _op_CreateRunFiles(self, v: dict[str, Any]) -> tuple[Any, list[dict]]:
         run = self.runs.get(v["run"])
         files = [{"name": name, "uploadUrl": f"{self.url}/upload/run/{v['entity']}/{v['project']}/{v['run']}/{name}"}
