@@ -9,14 +9,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import keras
 import pytest
 from conftest import child_env
-from wandb_log import read_records, read_run
+from wandb_log import read_records
 
 from kt_wandb import WandbTuner
 from kt_wandb._records import RUN_RECORD
