@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kt_wandb._heap import frozen_heap
+from kt_wandb._heap import paused_collector
 from kt_wandb._records import write_text
 from kt_wandb.analysis._charts import CHARTS_SCRIPT, charts_html, plotly_script
 from kt_wandb.analysis._history import (
@@ -237,7 +237,7 @@ th:hover { background: #e8e8e8; }
 """
 
 
-@frozen_heap(collect=False)  # the collector's passes skip the heap found: kt_wandb._heap
+@paused_collector()  # no pass over the whole heap in mid-call: kt_wandb._heap
 def write_report(
     project_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     path: str | os.PathLike[str] | None = None,

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from kt_wandb._heap import frozen_heap
+from kt_wandb._heap import paused_collector
 from kt_wandb._records import IDENTITY_FILE, RUN_RECORD, read_json
 
 __all__ = ["learning_curves", "load_trials", "results_frame", "search_space"]
@@ -93,7 +93,7 @@ def _number(value: Any) -> Any:
     return float("nan") if value is None else value
 
 
-@frozen_heap(collect=False)  # the collector's passes skip the heap found: kt_wandb._heap
+@paused_collector()  # no pass over the whole heap in mid-call: kt_wandb._heap
 def results_frame(
     project_dir: str | os.PathLike[str], *, trials: list[dict[str, Any]] | None = None
 ) -> pd.DataFrame:
@@ -203,7 +203,7 @@ def _best_values(history: list[list[dict[str, float]]], trackers: dict[str, Any]
     return best
 
 
-@frozen_heap(collect=False)  # the collector's passes skip the heap found: kt_wandb._heap
+@paused_collector()  # no pass over the whole heap in mid-call: kt_wandb._heap
 def learning_curves(
     project_dir: str | os.PathLike[str], *, trials: list[dict[str, Any]] | None = None
 ) -> pd.DataFrame:
