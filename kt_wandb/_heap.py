@@ -4,15 +4,38 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-__all__ = ["frozen_heap", "paused_collector"]
+__all__ = ["FREEZE_ENV", "freeze_wanted", "frozen_heap", "paused_collector"]
+
+FREEZE_ENV = "KT_WANDB_FREEZE_HEAP"
+_OFF = ("0", "false", "no", "off")
+_ON = ("", "1", "true", "yes", "on")
 
 _depth = 0  # the frozen_heap blocks open in this process (the outermost decides)
 _pausing = threading.Lock()
 _paused = 0  # the paused_collector blocks open in this process, in any thread
 _paused_here = False  # whether the first of them turned the collector off (and so the last turns it on)
+
+
+def freeze_wanted(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether `frozen_heap` freezes: not where `KT_WANDB_FREEZE_HEAP` is 0 (or false, no, off).
+
+    Raises:
+        ValueError: For any other value than those, 1 (true, yes, on) and none.
+    """
+    env = os.environ if environ is None else environ
+    text = env.get(FREEZE_ENV, "").strip().lower()
+    if text in _ON:
+        return True
+    if text in _OFF:
+        return False
+    raise ValueError(
+        f"Expected {FREEZE_ENV} to be 0 or 1, received {env[FREEZE_ENV]!r}. To fix, set it to 0 to leave the "
+        f"heap unfrozen during a search (memory-debugging tools then see every object), or unset it."
+    )
 
 
 @contextlib.contextmanager
@@ -29,6 +52,11 @@ def frozen_heap(*, collect: bool = True) -> Iterator[None]:
     unfrozen when the search ends, also on an exception; garbage among it is
     collected then. Left alone where the program turned the collector off or
     froze objects itself.
+
+    While frozen, those objects are hidden from `gc.get_objects()` and
+    `gc.get_referrers()`, which memory-debugging tools (objgraph, ...) rely on.
+    The environment variable `KT_WANDB_FREEZE_HEAP=0` leaves the heap as it is
+    (KerasTuner's passes then walk all of it again, 0.4 s a trial).
 
     Freezing sets the collector's counts back to 0, those that decide when a
     full pass comes, and `gc.unfreeze()` puts everything back into the oldest
@@ -52,7 +80,7 @@ def frozen_heap(*, collect: bool = True) -> Iterator[None]:
     global _depth
     # Within one already: nothing to do. `get_freeze_count` walks every frozen object, 13 ms with TensorFlow
     # imported, so it is asked only by the outermost.
-    if _depth > 0 or not gc.isenabled():
+    if _depth > 0 or not gc.isenabled() or not freeze_wanted():
         yield
         return
     _depth += 1

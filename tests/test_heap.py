@@ -155,3 +155,61 @@ def test_no_pass_of_the_collector_in_mid_call_and_it_is_on_again_after(search):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# Issue #24, item 9: memory-debugging tools see the objects a search found, where KT_WANDB_FREEZE_HEAP=0.
+
+
+class Before:
+    """An object the program made before the search, as objgraph would look for it."""
+
+
+def seen_during_a_search(tmp_path, digits, tiny_model, held):
+    """Whether `gc.get_objects()` and `gc.get_referrers()` show `held[0]` as the search's trial trains."""
+    import keras
+
+    from kt_wandb import WandbTuner
+
+    seen = []
+
+    class Look(keras.callbacks.Callback):
+        def __deepcopy__(self, memo):  # KerasTuner copies callbacks for each execution
+            return self
+
+        def on_train_begin(self, logs=None):
+            target = held[0]
+            seen.append((any(o is target for o in gc.get_objects()),
+                         any(r is held for r in gc.get_referrers(target)),
+                         gc.get_freeze_count()))
+
+    tuner = WandbTuner(tiny_model, objective="val_accuracy", oracle="random", max_trials=1, seed=1,
+                       wandb_mode="disabled", directory=str(tmp_path), project_name="debug")
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0, callbacks=[Look()])
+    assert len(seen) == 1
+    return seen[0]
+
+
+def test_with_the_freeze_turned_off_a_search_hides_nothing_from_gc_get_objects(
+    tmp_path, digits, tiny_model, monkeypatch
+):
+    held = [Before()]  # made before the search: the list holds it, as a program's own objects would
+    in_objects, in_referrers, frozen = seen_during_a_search(tmp_path / "frozen", digits, tiny_model, held)
+    assert not in_objects and not in_referrers and frozen > 0  # by default: frozen, and so hidden
+    monkeypatch.setenv("KT_WANDB_FREEZE_HEAP", "0")
+    in_objects, in_referrers, frozen = seen_during_a_search(tmp_path / "open", digits, tiny_model, held)
+    assert in_objects and in_referrers and frozen == 0
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize(("value", "wanted"), [("0", False), ("off", False), ("1", True), ("", True), (" TRUE ", True)])
+def test_the_freeze_variable(value, wanted):
+    from kt_wandb._heap import freeze_wanted
+
+    assert freeze_wanted({"KT_WANDB_FREEZE_HEAP": value}) is wanted
+    assert freeze_wanted({}) is True
+
+
+def test_a_bad_freeze_variable_is_refused_with_the_fix(tmp_path, digits, tiny_model, monkeypatch):
+    monkeypatch.setenv("KT_WANDB_FREEZE_HEAP", "flase")
+    with pytest.raises(ValueError, match=r"Expected KT_WANDB_FREEZE_HEAP to be 0 or 1, received 'flase'\. To fix"):
+        seen_during_a_search(tmp_path, digits, tiny_model, [Before()])
