@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kt_wandb._heap import frozen_heap
+from kt_wandb._heap import paused_collector
 
 __all__ = ["design_matrix", "parameter_importance"]
 
@@ -35,7 +35,7 @@ _TREE_SAMPLE = 2000
 _PARALLEL_FROM = 500
 
 
-@frozen_heap(collect=False)  # the collector's passes skip the heap found: kt_wandb._heap
+@paused_collector()  # no pass over the whole heap in mid-call: kt_wandb._heap
 def parameter_importance(
     frame: pd.DataFrame,
     target: str = "score",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kt_wandb._heap import frozen_heap
+from kt_wandb._heap import paused_collector
 from kt_wandb._records import write_text
 from kt_wandb.analysis._charts import CHARTS_SCRIPT, charts_html, plotly_script
 from kt_wandb.analysis._history import (
@@ -30,7 +30,7 @@ from kt_wandb.analysis._history import (
 from kt_wandb.analysis._importance import parameter_importance
 from kt_wandb.analysis._live import live_script, new_stamp, stamp_path, write_stamp
 from kt_wandb.analysis._overview import best_row, number_text, overview_html
-from kt_wandb.analysis._results import learning_curves, load_trials, results_frame, search_space
+from kt_wandb.analysis._results import learning_curves, load_trials, results_frame, search_space, trim_read_cache
 from kt_wandb.analysis._slices import slices, slices_figure
 from kt_wandb.analysis._table import TABLE_SCRIPT, curve_sample, script_json, table_html, table_payload
 
@@ -237,7 +237,7 @@ th:hover { background: #e8e8e8; }
 """
 
 
-@frozen_heap(collect=False)  # the collector's passes skip the heap found: kt_wandb._heap
+@paused_collector()  # no pass over the whole heap in mid-call: kt_wandb._heap
 def write_report(
     project_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     path: str | os.PathLike[str] | None = None,
@@ -272,6 +272,20 @@ def write_report(
     Returns:
         The path written.
     """
+    try:
+        return _write_report(project_dir, path, seed=seed, live=live)
+    finally:
+        if not live:  # a live report reads the same files again after the next trial: they stay cached
+            trim_read_cache()
+
+
+def _write_report(
+    project_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    path: str | os.PathLike[str] | None,
+    *,
+    seed: int,
+    live: bool,
+) -> Path:
     dirs = [project_dir] if isinstance(project_dir, (str, os.PathLike)) else list(project_dir)
     if not dirs:
         raise ValueError("Expected at least one project directory, received none. To fix, pass a search's "

@@ -11,17 +11,19 @@ from __future__ import annotations
 import collections
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from kt_wandb._heap import frozen_heap
+from kt_wandb._heap import paused_collector
 from kt_wandb._records import IDENTITY_FILE, RUN_RECORD, read_json
 
-__all__ = ["learning_curves", "load_trials", "results_frame", "search_space"]
+__all__ = ["learning_curves", "load_trials", "results_frame", "search_space", "trim_read_cache"]
 
 
 
@@ -29,11 +31,14 @@ def load_trials(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every trial of a search: KerasTuner's `trial.json` with the W&B run record as `"wandb"`.
 
     Files unchanged since the last call are not read again (a table, then a report, or a live report after
-    each trial, read each file once): the dicts inside are shared with that cache, so copy before changing them.
+    each trial, read each file once), within the cache's budget (4 MB of files kept after a call, about 5 times
+    that in memory; 32 MB while a live report follows a search): the dicts inside are shared with that cache,
+    so copy before changing them.
 
     Raises:
         FileNotFoundError: When `project_dir` holds no trial.
     """
+    global _reading
     root = Path(project_dir)
     paths = sorted(root.glob("trial_*/trial.json"))
     if not paths:
@@ -42,15 +47,47 @@ def load_trials(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
             f"{str(root)!r}, which has none. To fix, pass the tuner's `directory` joined with its "
             f"`project_name`, for example 'runs/digits'."
         )
+    _reading += 1
     return [{**_read_cached(path, json.loads), "wandb": _read_cached(path.parent / RUN_RECORD, _record)}
             for path in paths]
 
 
-# What load_trials read last, by file: (mtime_ns, size, parsed). A search's files are read again only where
-# they changed, so a table then a report (or a live report after every trial) read most of them once.
-_READ: collections.OrderedDict[str, tuple[int, int, dict[str, Any]]] = collections.OrderedDict()
-_READ_LIMIT = 100_000
+@dataclass
+class _Read:
+    """A file as `load_trials` last read it, and the call that last used it."""
+
+    mtime_ns: int
+    size: int
+    parsed: dict[str, Any]
+    used: int
+
+
+# What load_trials read last, by file, least recently used first. A search's files are read again only where
+# they changed, so a table then a report (or a live report after every trial) read most of them once. While a
+# live report follows a search (`write_report(live=True)`) it holds up to _READ_BUDGET bytes of files (parsed,
+# about 5 times that in memory); any other call leaves at most _KEEP_BUDGET of them when it returns (4 MB:
+# some 1,300 trials of 10 epochs). Past the budget, the files least recently used go, but never those of the
+# call under way: a search bigger than the budget, read again and again, keeps its first files cached rather
+# than none (a least-recently-used cache would drop each file just before it is read again).
+_READ: collections.OrderedDict[str, _Read] = collections.OrderedDict()
+_READ_BUDGET = 32_000_000
+_KEEP_BUDGET = 4_000_000
+_read_bytes = 0  # the sizes of the files in _READ
+_READ_LOCK = threading.Lock()
+_reading = 0  # load_trials calls so far: the one under way
 _RACY_NS = 2_000_000_000
+
+
+def trim_read_cache(budget: int | None = None) -> None:
+    """Drops the files `load_trials` read least recently until those left come to `budget` bytes at most.
+
+    The analysis does it as a call returns (`_KEEP_BUDGET`), but for a live report's.
+    """
+    global _read_bytes
+    limit = _KEEP_BUDGET if budget is None else budget
+    with _READ_LOCK:
+        while _read_bytes > limit and _READ:
+            _read_bytes -= _READ.popitem(last=False)[1].size
 
 
 def _record(text: str) -> dict[str, Any]:
@@ -62,21 +99,32 @@ def _record(text: str) -> dict[str, Any]:
 
 def _read_cached(path: Path, parse: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
     """`parse` of the file's text, from the cache while the file is unchanged; {} where there is no file."""
+    global _read_bytes
     try:
         stat = path.stat()
     except FileNotFoundError:
         return {}
     key = str(path)
-    cached = _READ.get(key)
-    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
-        _READ.move_to_end(key)
-        return cached[2]
+    with _READ_LOCK:
+        cached = _READ.get(key)
+        if cached is not None and (cached.mtime_ns, cached.size) == (stat.st_mtime_ns, stat.st_size):
+            cached.used = _reading
+            _READ.move_to_end(key)
+            return cached.parsed
     parsed = parse(path.read_text())
-    if time.time_ns() - stat.st_mtime_ns < _RACY_NS:  # written just now: a rewrite within the file system's
-        return parsed                                   # time resolution could keep its mtime and size (git's rule)
-    _READ[key] = (stat.st_mtime_ns, stat.st_size, parsed)
-    if len(_READ) > _READ_LIMIT:
-        _READ.popitem(last=False)
+    with _READ_LOCK:
+        if key in _READ:  # changed: its old version goes
+            _read_bytes -= _READ.pop(key).size
+        if time.time_ns() - stat.st_mtime_ns < _RACY_NS:  # written just now: a rewrite within the file system's
+            return parsed                                   # time resolution could keep its mtime and size (git's)
+        while _read_bytes + stat.st_size > _READ_BUDGET and _READ:
+            oldest = next(iter(_READ.values()))
+            if oldest.used == _reading:  # the call under way's own: this file is not kept instead
+                return parsed
+            _read_bytes -= _READ.popitem(last=False)[1].size
+        if stat.st_size <= _READ_BUDGET:
+            _READ[key] = _Read(stat.st_mtime_ns, stat.st_size, parsed, _reading)
+            _read_bytes += stat.st_size
     return parsed
 
 
@@ -93,7 +141,7 @@ def _number(value: Any) -> Any:
     return float("nan") if value is None else value
 
 
-@frozen_heap(collect=False)  # the collector's passes skip the heap found: kt_wandb._heap
+@paused_collector()  # no pass over the whole heap in mid-call: kt_wandb._heap
 def results_frame(
     project_dir: str | os.PathLike[str], *, trials: list[dict[str, Any]] | None = None
 ) -> pd.DataFrame:
@@ -126,7 +174,10 @@ def results_frame(
         >>> frame.sort_values("score", ascending=False).head()  # doctest: +SKIP
     """
     rows = []
-    for trial in trials if trials is not None else load_trials(project_dir):
+    if trials is None:
+        trials = load_trials(project_dir)
+        trim_read_cache()
+    for trial in trials:
         values = trial["hyperparameters"]["values"]
         record = trial["wandb"]
         row: dict[str, Any] = {"trial_id": trial["trial_id"], "status": trial["status"]}
@@ -203,7 +254,7 @@ def _best_values(history: list[list[dict[str, float]]], trackers: dict[str, Any]
     return best
 
 
-@frozen_heap(collect=False)  # the collector's passes skip the heap found: kt_wandb._heap
+@paused_collector()  # no pass over the whole heap in mid-call: kt_wandb._heap
 def learning_curves(
     project_dir: str | os.PathLike[str], *, trials: list[dict[str, Any]] | None = None
 ) -> pd.DataFrame:
@@ -211,9 +262,12 @@ def learning_curves(
 
     `trials` are the search's trials, where `load_trials` already read them.
     """
+    if trials is None:
+        trials = load_trials(project_dir)
+        trim_read_cache()
     rows = [
         (trial["trial_id"], execution, epoch["epoch"], name, value)
-        for trial in (trials if trials is not None else load_trials(project_dir))
+        for trial in trials
         for execution, curve in enumerate(trial["wandb"].get("history", []))
         for epoch in curve
         for name, value in epoch.items()

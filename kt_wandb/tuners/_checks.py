@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "check_fit_arguments", "check_live_report", "check_tuner_arguments", "check_wandb_arguments", "example_count",
+    "is_whole_number", "shown",
 ]
 
 # Characters W&B refuses in a project name, and its length limit (for the suggested fix; W&B itself decides).
@@ -16,11 +20,29 @@ _PROJECT_FORBIDDEN = re.compile(r"[/\\#?%:]")
 _PROJECT_MAX = 128
 
 
-def _positive_int(name: str, value: Any, *, none_allowed: bool, fix: str) -> None:
+def is_whole_number(value: Any) -> bool:
+    """An int as Keras takes one: Python's or NumPy's (`numbers.Integral`), but no bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real_number(value: Any) -> bool:
+    """A float as Keras takes one: Python's, NumPy's or an int (`numbers.Real`), but no bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def shown(value: Any) -> str:
+    """`repr(value)`, a NumPy scalar as the Python number it holds (2, not np.int64(2))."""
+    return repr(value.item()) if isinstance(value, np.generic) else repr(value)
+
+
+def _positive_int(name: str, value: Any, *, none_allowed: bool, fix: str, numpy: bool = False) -> None:
     if value is None and none_allowed:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected `{name}` to be a whole number of 1 or more, received {value!r}. To fix, {fix}.")
+    whole = is_whole_number(value) if numpy else isinstance(value, int) and not isinstance(value, bool)
+    if not whole or value < 1:
+        raise ValueError(
+            f"Expected `{name}` to be a whole number of 1 or more, received {shown(value)}. To fix, {fix}."
+        )
 
 
 def _wandb_refusal(project: str) -> str | None:
@@ -146,20 +168,31 @@ def check_tuner_arguments(kwargs: Mapping[str, Any], *, wandb_project: str | Non
 
 
 def example_count(data: Any) -> int | None:
-    """How many examples an array input holds; None for what is no array (a dataset, a generator)."""
+    """How many examples an array input holds; None for what is no array (a dataset, a generator).
+
+    Taken from the array's `shape`, where it has one: a SciPy sparse matrix has no length.
+    """
     if isinstance(data, Mapping):  # named inputs
         data = next(iter(data.values()), None)
     elif isinstance(data, (list, tuple)) and data and hasattr(data[0], "shape"):  # several inputs
         data = data[0]
-    if isinstance(data, list) or (hasattr(data, "shape") and hasattr(data, "__len__")):
+    if isinstance(data, list):
         return len(data)
-    return None
+    shape = getattr(data, "shape", None)
+    if shape is None or isinstance(data, type):
+        return None
+    try:
+        rows = shape[0]
+    except (IndexError, TypeError):  # a scalar (shape ()), or a shape that is no sequence
+        return None
+    return int(rows) if is_whole_number(rows) else None  # None: unknown (a symbolic tensor's)
 
 
 def check_fit_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
     """Checks `search(...)`'s fit arguments before the first trial trains."""
     if "epochs" in kwargs:
-        _positive_int("epochs", kwargs["epochs"], none_allowed=False, fix="pass the number of epochs to train, e.g. 10")
+        _positive_int("epochs", kwargs["epochs"], none_allowed=False, numpy=True,
+                      fix="pass the number of epochs to train, e.g. 10")
     x = args[0] if args else kwargs.get("x")
     y = args[1] if len(args) > 1 else kwargs.get("y")
     nx, ny = example_count(x), example_count(y)
@@ -173,9 +206,9 @@ def check_fit_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
 
 def _check_validation_and_callbacks(kwargs: Mapping[str, Any]) -> None:
     split = kwargs.get("validation_split")
-    if split is not None and (isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 <= split < 1):
+    if split is not None and (not _is_real_number(split) or not 0 <= split < 1):
         raise ValueError(
-            f"Expected `validation_split` to be a fraction from 0 up to (not including) 1, received {split!r}. "
+            f"Expected `validation_split` to be a fraction from 0 up to (not including) 1, received {shown(split)}. "
             f"To fix, pass the share of the data to hold out, e.g. 0.2."
         )
     callbacks = kwargs.get("callbacks")

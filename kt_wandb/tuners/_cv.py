@@ -9,7 +9,7 @@ from typing import Any
 import keras_tuner as kt
 import numpy as np
 
-from kt_wandb.tuners._checks import example_count
+from kt_wandb.tuners._checks import example_count, is_whole_number, shown
 
 __all__ = ["CrossValidation", "plan_cross_validation"]
 
@@ -34,10 +34,16 @@ class CrossValidation:
 
 def _rows(data: Any, index: np.ndarray) -> Any:
     if isinstance(data, Mapping):  # a dict of named inputs
-        return {k: np.asarray(v)[index] for k, v in data.items()}
+        return {k: _array_rows(v, index) for k, v in data.items()}
     if isinstance(data, (list, tuple)):  # several inputs
-        return type(data)(np.asarray(v)[index] for v in data)
-    return np.asarray(data)[index]
+        return type(data)(_array_rows(v, index) for v in data)
+    return _array_rows(data, index)
+
+
+def _array_rows(array: Any, index: np.ndarray) -> Any:
+    if hasattr(array, "tocsr"):  # SciPy sparse, which Keras takes as it is: its rows, still sparse
+        return array.tocsr()[index]
+    return np.asarray(array)[index]
 
 
 def _is_classification(y: np.ndarray) -> bool:
@@ -63,11 +69,12 @@ def plan_cross_validation(
     """
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
+    if not is_whole_number(cv) or cv < 2:
         raise ValueError(
-            f"Expected `cv` to be a whole number of folds, 2 or more, received {cv!r}. "
+            f"Expected `cv` to be a whole number of folds, 2 or more, received {shown(cv)}. "
             f"To fix, pass for example cv=5, or leave it out for a single validation split."
         )
+    cv = int(cv)  # NumPy's too
     if isinstance(oracle, kt.oracles.HyperbandOracle):
         raise ValueError(
             "Expected an oracle that trains each trial from scratch with `cv`, received 'hyperband', which "

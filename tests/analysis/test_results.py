@@ -129,3 +129,124 @@ def test_a_resumed_search_has_every_trial_once_with_its_own_run(tmp_path, wandb_
     assert list(frame.trial_id) == sorted(resumed.oracle.trials) and len(frame) == 3
     assert sorted(frame.wandb_run_id) == sorted(runs)
     assert frame.score.notna().all() and frame.duration_s.gt(0).all()
+
+
+# Issue #24, item 4: the files the analysis read stay cached within a budget, not for good.
+
+
+def aged_search(root, trials):
+    """A synthetic search whose files were written a minute ago (files written just now are never cached)."""
+    import os
+    import time
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from analysis_scale import make_search
+
+    make_search(root, trials, epochs=10)
+    past = time.time() - 60
+    for path in root.glob("trial_*/*.json"):
+        os.utime(path, (past, past))
+    return root
+
+
+def cached_bytes():
+    """The sizes of the files the analysis keeps parsed, measured here rather than taken from its own count."""
+    import os
+
+    from kt_wandb.analysis import _results
+
+    return sum(os.path.getsize(key) for key in _results._READ)
+
+
+@pytest.fixture
+def empty_cache(monkeypatch):
+    from kt_wandb.analysis import _results
+
+    monkeypatch.setattr(_results, "_READ", type(_results._READ)())
+    monkeypatch.setattr(_results, "_read_bytes", 0, raising=False)
+    return _results
+
+
+def count_reads(monkeypatch):
+    """The search files read from now on, by name."""
+    from pathlib import Path
+
+    reads = []
+    read_text = Path.read_text
+
+    def counting(self, *args, **kwargs):
+        if self.name in ("trial.json", "wandb_run.json"):
+            reads.append(self)
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting)
+    return reads
+
+
+def test_a_dropped_frame_leaves_at_most_the_budget_of_files_cached(tmp_path, empty_cache, monkeypatch):
+    import gc
+    import tracemalloc
+
+    root = aged_search(tmp_path / "search", 300)
+    monkeypatch.setattr(empty_cache, "_KEEP_BUDGET", 200_000, raising=False)
+    files = sum(p.stat().st_size for p in root.glob("trial_*/*.json"))
+    assert files > 4 * 200_000
+    tracemalloc.start()
+    try:
+        frame = results_frame(root)
+        assert len(frame) == 300
+        del frame
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert cached_bytes() <= 200_000  # was every file: 300 trials' worth
+    assert empty_cache._read_bytes == cached_bytes()  # what it counts is what it holds
+    assert held < 8 * 200_000  # parsed, about 5 times the files' bytes
+
+
+def test_a_live_report_reads_each_file_once_while_unchanged_and_the_final_one_frees_them(
+    tmp_path, empty_cache, monkeypatch
+):
+    import json
+    import os
+
+    from kt_wandb.analysis import write_report
+
+    root = aged_search(tmp_path / "search", 40)
+    reads = count_reads(monkeypatch)
+    write_report(root, live=True)
+    assert len(reads) == 80
+    write_report(root, live=True)  # after the next trial: nothing changed
+    assert len(reads) == 80
+    record = root / "trial_0007" / "wandb_run.json"
+    changed = {**json.loads(record.read_text()), "duration_s": 9.0}
+    record.write_text(json.dumps(changed))
+    os.utime(record, (os.path.getmtime(record) - 60,) * 2)
+    before = len(reads)
+    write_report(root, live=True)
+    assert reads[before:] == [record]  # only what changed is read again
+    assert results_frame(root).set_index("trial_id").duration_s["0007"] == 9.0
+    monkeypatch.setattr(empty_cache, "_KEEP_BUDGET", 10_000, raising=False)
+    write_report(root)  # the final report: the search is over, its files need not stay
+    assert cached_bytes() <= 10_000
+
+
+def test_a_live_report_of_a_search_bigger_than_the_budget_still_reads_part_of_it_from_the_cache(
+    tmp_path, empty_cache, monkeypatch
+):
+    from kt_wandb.analysis import write_report
+
+    root = aged_search(tmp_path / "search", 60)
+    files = sum(p.stat().st_size for p in root.glob("trial_*/*.json"))
+    monkeypatch.setattr(empty_cache, "_READ_BUDGET", files // 2, raising=False)
+    reads = count_reads(monkeypatch)
+    write_report(root, live=True)
+    first = len(reads)
+    write_report(root, live=True)
+    again = len(reads) - first
+    assert first == 120
+    assert cached_bytes() <= files // 2
+    # The first half stays cached from one report to the next: a least-recently-used cache would read all again.
+    assert 50 <= again <= 70
