@@ -39,6 +39,12 @@ def test_seeded_so_it_repeats():
     pd.testing.assert_frame_equal(parameter_importance(frame, seed=4), parameter_importance(frame, seed=4))
 
 
+def test_any_oracle_seed_is_taken_a_negative_one_too():
+    # KerasTuner takes any int as a seed (-1 too); scikit-learn's forest only 0 to 2**32 - 1.
+    frame = synthetic()
+    pd.testing.assert_frame_equal(parameter_importance(frame, seed=-1), parameter_importance(frame, seed=2**32 - 1))
+
+
 def test_categories_are_one_hot_and_absent_values_filled():
     frame = pd.DataFrame(
         {"param_optimizer": ["adam", "sgd", "adam"], "param_units": [8, None, 16], "param_flag": [True, False, True]}
