@@ -174,3 +174,26 @@ def test_kt_wandb_sync_uploads_an_offline_search_and_saves_its_report_and_is_saf
     monkeypatch.delenv("WANDB_API_KEY")
     refused = subprocess.run(sync, text=True, capture_output=True, env=child_env(), timeout=120)
     assert refused.returncode != 0 and "wandb login" in refused.stderr and "Expected W&B credentials" in refused.stderr
+
+
+@pytest.mark.slow
+def test_a_launch_online_puts_every_workers_trial_on_the_server_in_one_group_and_the_chief_opens_none(
+    tmp_path, online_wandb
+):
+    server = online_wandb
+    script = Path(__file__).with_name("distributed_search.py")
+    command = [sys.executable, "-m", "kt_wandb.cli", "launch", "--workers", "2", "--gpus", "none", "--",
+               sys.executable, str(script), str(tmp_path / "search"), "4"]
+    done = subprocess.run(command, env=child_env(TRIAL_SLEEP="1"), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-4000:]
+    trials = [json.loads(p.read_text()) for p in (tmp_path / "search" / "search").glob("trial_*/trial.json")]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "search" / "search").glob(f"trial_*/{RUN_RECORD}")]
+    assert len(trials) == 4 and all(t["status"] == "COMPLETED" for t in trials)
+    assert all(r["mode"] == "online" for r in records)
+    runs = [server.wait_run(r["run_id"]) for r in records]
+    assert sorted(server.runs) == sorted(r["run_id"] for r in records)  # no run of the chief's
+    assert len({run.group for run in runs}) == 1
+    assert {run.summary["trial/worker"] for run in runs} == {"worker0", "worker1"}
+    assert all(f"worker:{run.summary['trial/worker']}" in run.tags and run.exit_code == 0 for run in runs)
+    (report,) = server.reports.values()  # the chief's, at the search's end
+    assert runs[0].group in json.dumps(report.runsets)
