@@ -1,8 +1,11 @@
-"""This process's wandb service (`wandb-core`): waiting for its writes, forgetting a failed run, a fresh start.
+"""wandb's private internals, all in one place: this process's wandb service (`wandb-core`) and one setting.
 
-wandb 0.31 has no public call for any of these; each one here uses the SDK's
-service connection, is read from wandb's own finish path, and degrades to what
-wandb does on its own when the SDK changes (every call is guarded, and says so).
+wandb 0.31 (the oldest version `pyproject.toml` allows, and the one CI
+tests) has no public call for any of these; each one here uses the SDK's
+service connection or a private setting, is read from wandb's own code, and
+degrades to what wandb does on its own when the SDK changes: every call is
+guarded, and where the SDK lacks one, the search says so once, in one line
+(`tests/tuners/test_service.py` pins the behaviour each relies on).
 
 - `wait_written`: `run.finish()` returns once wandb-core has the run's exit
   record in its writer's buffer; the `.wandb` log is written and closed a
@@ -21,17 +24,39 @@ wandb does on its own when the SDK changes (every call is guarded, and says so).
   `wandb.init` start a fresh service.
 - `start_in_background`: starts the service (and what the first run imports)
   in a thread, so the first trial doesn't wait for it.
+- `skip_requirements`: the private setting `x_save_requirements=False`, which
+  spares each run after a search's first the package list (listing it costs
+  more than the rest of a run's start together).
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Mapping
 from typing import Any
 
+from kt_wandb._log import logger
+
 __all__ = [
-    "drop_stream", "forget_dead_service", "service_alive", "start_in_background", "wait_written",
+    "drop_stream", "forget_dead_service", "service_alive", "skip_requirements", "start_in_background",
+    "stream_started", "wait_written",
 ]
+
+# What an SDK that moved or renamed an internal raises when it is used.
+_CHANGED = (AttributeError, ImportError, TypeError, NameError)
+_said: set[str] = set()
+
+
+def _changed(what: str, exc: BaseException) -> None:
+    """Says once per process that this wandb lacks an internal, and what the search does without it."""
+    if what not in _said:
+        _said.add(what)
+        import wandb
+
+        logger.warning(f"this wandb ({getattr(wandb, '__version__', '?')}) lacks what kt-wandb uses to {what} "
+                       f"({type(exc).__name__}: {exc}); the search goes on without it. kt-wandb is tested on "
+                       f"wandb 0.31: to fix, install the version pyproject.toml names.")
 
 _TIMEOUT = 30.0
 _BARRIER_ID = "kt-wandb-barrier"
@@ -53,7 +78,10 @@ def wait_written(timeout: float = _TIMEOUT) -> bool:
     """Waits until every run this process finished is written whole to its log; False if that can't be known."""
     try:
         _barrier(timeout)
-    except Exception:  # no service (W&B disabled), a dead one, or an SDK without these calls
+    except _CHANGED as exc:  # an SDK without these calls: the run's record says it wasn't confirmed
+        _changed("wait until a finished run is whole on disk (its record says written: false)", exc)
+        return False
+    except Exception:  # no service (W&B disabled), or a dead one (said by the run that lost it)
         return False
     return True
 
@@ -69,9 +97,29 @@ def drop_stream(run_id: str, timeout: float = _TIMEOUT) -> bool:
         interface.deliver_exit(1).wait_or(timeout=timeout)
         connection.inform_finish(run_id=run_id)
         _barrier(timeout)
+    except _CHANGED as exc:  # the offline retry then fails as "in use", and the search says so
+        _changed("drop a failed online start before its offline retry", exc)
+        return False
     except Exception:
         return False
     return True
+
+
+def skip_requirements(settings: Any) -> Any:
+    """`wandb.init`'s `settings` (None, a dict or a `wandb.Settings`) told not to record the package list.
+
+    Where this wandb has no such setting, `settings` as they are: each run records it, as wandb does.
+    """
+    import wandb
+
+    if "x_save_requirements" not in getattr(wandb.Settings, "model_fields", {}):
+        _changed("skip the package list after a search's first run", KeyError("x_save_requirements"))
+        return settings
+    if settings is None:
+        return {"x_save_requirements": False}
+    if isinstance(settings, Mapping):
+        return {**settings, "x_save_requirements": False}
+    return settings.model_copy(update={"x_save_requirements": False})
 
 
 def stream_started(exc: BaseException) -> bool:

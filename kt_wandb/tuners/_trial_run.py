@@ -13,7 +13,7 @@ from typing import Any
 
 from kt_wandb._log import logger
 from kt_wandb._records import RUN_RECORD, write_json
-from kt_wandb.tuners._wandb import DEFAULT_TIMEOUT, with_settings
+from kt_wandb.tuners._wandb import DEFAULT_TIMEOUT
 
 __all__ = ["OnceNotice", "TrialRun", "WandbSession", "previous_attempts"]
 
@@ -109,6 +109,8 @@ class WandbSession:
     def _init(self, run_id: str, mode: str, init: dict[str, Any]) -> Any:
         import wandb
 
+        from kt_wandb.tuners import _service
+
         # create_new: the trial's run lives beside any run of the user's own (a notebook's, a sweep agent's),
         # which "finish_previous" would finish. resume="never": a new search never writes into an old run.
         run = wandb.init(id=run_id, reinit="create_new", resume="never", **{**self.kwargs, **init, "mode": mode})
@@ -116,7 +118,7 @@ class WandbSession:
             # The package list is the same for every trial of a search: record it once.
             # Listing it costs more than the rest of a run's start together.
             self._requirements_saved = True
-            self.kwargs["settings"] = with_settings(self.kwargs.get("settings"), x_save_requirements=False)
+            self.kwargs["settings"] = _service.skip_requirements(self.kwargs.get("settings"))
         return run
 
     def failed(self, run_id: str, what: str, exc: Exception) -> None:
