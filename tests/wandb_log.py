@@ -118,6 +118,39 @@ def read_run(path: str | Path) -> OfflineRun:
     return run
 
 
+def whole(path: str | Path) -> bool:
+    """The log ends with the run's exit record: everything the run logged is on disk."""
+    records = read_records(path)
+    return bool(records) and records[-1].WhichOneof("record_type") == "exit"
+
+
+def run_log(wandb_dir: str | Path, run_id: str, *, online: bool = False) -> Path:
+    """The `.wandb` log of run `run_id` below `wandb_dir`: an offline run's (online: an online or offline one's)."""
+    folders = "*run" if online else "offline-run"
+    (path,) = Path(wandb_dir).glob(f"wandb/{folders}-*-{run_id}/run-{run_id}.wandb")
+    return path
+
+
+def recording_ends(
+    tuner: Any, wandb_dir: str | Path, events: list[str] | None = None, *, online: bool = False
+) -> dict[str, bool]:
+    """For each trial of `tuner`'s search, whether its run's log was whole when KerasTuner recorded its end.
+
+    Each end is also noted in `events`, where given, as "trial <id> ended".
+    """
+    seen: dict[str, bool] = {}
+    end_trial = tuner.oracle.end_trial
+
+    def records_end(trial: Any) -> Any:  # KerasTuner's own record of the end: read the run's log at that moment
+        seen[trial.trial_id] = whole(run_log(wandb_dir, f"{tuner.search_id}-{trial.trial_id}", online=online))
+        if events is not None:
+            events.append(f"trial {trial.trial_id} ended")
+        return end_trial(trial)
+
+    tuner.oracle.end_trial = records_end
+    return seen
+
+
 def _flush() -> None:
     """Makes this process's wandb service write out what it holds.
 

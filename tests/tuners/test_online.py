@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import pytest
 from conftest import child_env
-from wandb_log import read_records
+from wandb_log import recording_ends
 
 from kt_wandb import WandbTuner
 from kt_wandb._records import RUN_RECORD
@@ -26,17 +26,6 @@ def online_tuner(tmp_path: Path, build, **kwargs) -> WandbTuner:
     kwargs.setdefault("max_trials", 3)
     return WandbTuner(build, objective="val_accuracy", oracle="random", seed=0, directory=str(tmp_path / "search"),
                       project_name="online", wandb_project="online-test", wandb_mode="online", **kwargs)
-
-
-def run_log(wandb_dir: Path, run_id: str) -> Path:
-    """The run's `.wandb` log, an online run's or an offline one's."""
-    (path,) = wandb_dir.glob(f"wandb/*run-*-{run_id}/run-{run_id}.wandb")
-    return path
-
-
-def whole(path: Path) -> bool:
-    records = read_records(path)
-    return bool(records) and records[-1].WhichOneof("record_type") == "exit"
 
 
 def test_an_online_search_puts_each_trial_on_the_server_as_a_run_and_saves_its_report(
@@ -106,14 +95,7 @@ def test_a_server_that_fails_mid_search_costs_one_timeout_and_the_printed_comman
     server = online_wandb
     wandb_dir = Path(os.environ["WANDB_DIR"])
     tuner = online_tuner(tmp_path, tiny_model, max_trials=4, wandb_timeout=10, wandb_panels=False)
-    seen: dict[str, bool] = {}
-    end_trial = tuner.oracle.end_trial
-
-    def records_end(trial):  # KerasTuner's own record of the trial's end: is its run whole on disk by then?
-        seen[trial.trial_id] = whole(run_log(wandb_dir, f"{tuner.search_id}-{trial.trial_id}"))
-        return end_trial(trial)
-
-    tuner.oracle.end_trial = records_end
+    seen = recording_ends(tuner, wandb_dir, online=True)  # is each run whole on disk when its trial ends?
     starts: list[int] = []
     tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0,
                  callbacks=[FaultAt(lambda: FAULTS[fault](server), starts)])

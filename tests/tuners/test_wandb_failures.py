@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import psutil
 import pytest
-from wandb_log import read_records, read_run, read_runs
+from wandb_log import read_run, read_runs, recording_ends, run_log, whole
 
 from kt_wandb import WandbTuner
 from kt_wandb._records import RUN_RECORD
@@ -30,17 +30,6 @@ def tuner_for(tmp_path, build, **kwargs):
     kwargs.setdefault("max_trials", 3)
     return WandbTuner(build, objective="val_accuracy", oracle="random", seed=0, directory=str(tmp_path / "search"),
                       project_name="failures", **kwargs)
-
-
-def run_log(wandb_dir: Path, run_id: str) -> Path:
-    (path,) = wandb_dir.glob(f"wandb/offline-run-*-{run_id}/run-{run_id}.wandb")
-    return path
-
-
-def whole(path: Path) -> bool:
-    """The log ends with the run's exit record: everything the run logged is on disk."""
-    records = read_records(path)
-    return bool(records) and records[-1].WhichOneof("record_type") == "exit"
 
 
 # -- durability ----------------------------------------------------------------------------
@@ -63,21 +52,6 @@ def pause_wandb_core(seconds: float, events: list[str] | None = None) -> None:
             events.append("wandb-core resumed")
 
     threading.Timer(seconds, resume).start()
-
-
-def recording_ends(tuner, wandb_env: Path, events: list[str] | None = None) -> dict[str, bool]:
-    """For each trial, whether its run's log was whole at the moment KerasTuner recorded the trial's end."""
-    seen: dict[str, bool] = {}
-    end_trial = tuner.oracle.end_trial
-
-    def records_end(trial):  # KerasTuner's own record of the end: read the run's log at that very moment
-        seen[trial.trial_id] = whole(run_log(wandb_env, f"{tuner.search_id}-{trial.trial_id}"))
-        if events is not None:
-            events.append(f"trial {trial.trial_id} ended")
-        return end_trial(trial)
-
-    tuner.oracle.end_trial = records_end
-    return seen
 
 
 def test_a_trials_run_is_whole_on_disk_when_keras_tuner_records_its_end(
