@@ -54,6 +54,15 @@ def _parser() -> argparse.ArgumentParser:
         prog="kt-wandb", description="Tune Keras models with KerasTuner, one W&B run per trial."
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_search_parser(commands)
+    _add_report_parser(commands)
+    _add_panels_parser(commands)
+    _add_sync_parser(commands)
+    _add_launch_parser(commands)
+    return parser
+
+
+def _add_search_parser(commands: Any) -> None:
     search = commands.add_parser(
         "search",
         help="run a search (default: digits, MLP, Hyperband, W&B offline)",
@@ -94,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--overwrite", action="store_true", help="start afresh instead of resuming a search of this name"
     )
+
+
+def _add_report_parser(commands: Any) -> None:
     report = commands.add_parser(
         "report",
         help="write the offline HTML comparison report of a search, or of several side by side",
@@ -104,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", default=None,
         help="the HTML file (default: report.html in project_dir; several: comparison.html beside the first)",
     )
+
+
+def _add_panels_parser(commands: Any) -> None:
     panels = commands.add_parser(
         "panels",
         help="save a W&B report with parallel-coordinates and importance panels of a synced search",
@@ -112,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     panels.add_argument("project_dir", help="the search's folder (directory/project_name)")
     panels.add_argument("--entity", default=None, help="W&B entity (default: the runs' own)")
     panels.add_argument("--project", default=None, help="W&B project (default: the runs' own)")
+
+
+def _add_sync_parser(commands: Any) -> None:
     sync = commands.add_parser(
         "sync",
         help="upload a search's runs that W&B lacks (offline ones, or online uploads that timed out), "
@@ -121,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("project_dir", help="the search's folder (directory/project_name)")
     sync.add_argument("--entity", default=None, help="W&B entity of the report (default: the runs' own)")
     sync.add_argument("--project", default=None, help="W&B project of the report (default: the runs' own)")
+
+
+def _add_launch_parser(commands: Any) -> None:
     launch = commands.add_parser(
         "launch",
         help="run a search script as KerasTuner's chief and N workers on this machine",
@@ -142,7 +163,6 @@ def _parser() -> argparse.ArgumentParser:
         help="JAX's compilation cache, shared by the workers (auto: JAX_COMPILATION_CACHE_DIR, else a temporary one)",
     )
     launch.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the search's command line")
-    return parser
 
 
 def _launch_command(args: argparse.Namespace) -> int:
