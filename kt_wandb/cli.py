@@ -304,16 +304,13 @@ def _report(tuner: Any, data: Any, seconds: float) -> None:
     for key, value in best.hyperparameters.values.items():
         if not key.startswith("tuner/"):
             print(f"  {key} = {value}")
-    wandb_dir = os.path.join(tuner._init_kwargs["dir"], "wandb")
     print(f"trials: {tuner.project_dir}")
-    live = tuner._live
-    path = tuner.report_path if live is not None and not live.failed else tuner.report()  # the live one is final
-    print(f"report: {path}  (open it in a browser; no network needed)")
+    print(f"report: {tuner.report()}  (open it in a browser; no network needed)")
     if tuner.wandb_mode == "offline":
-        print(f"W&B runs (offline): {wandb_dir}")
+        print(f"W&B runs (offline): {tuner.wandb_dir}")
         print(f"upload them, with the W&B report:  kt-wandb sync {tuner.project_dir}")
     elif tuner.wandb_mode == "online":
-        print(f"W&B runs: group {tuner.wandb_group!r} in project {tuner._init_kwargs['project']!r}")
+        print(f"W&B runs: group {tuner.wandb_group!r} in project {tuner.wandb_project!r}")
 
 
 def _import_keras_quietly() -> None:

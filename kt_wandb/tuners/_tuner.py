@@ -420,8 +420,7 @@ class WandbTuner(kt.Tuner):
         self._verbose = True  # search(verbose=...)'s, for the search's closing lines
         if mode != "disabled" and self.role != "chief":  # the first trial needn't wait for wandb's service
             _service.start_in_background()
-        where = os.path.join(self._init_kwargs["dir"], "wandb")
-        logger.info(f"{reason}; runs of search {self.wandb_group!r} go to {where}.")
+        logger.info(f"{reason}; runs of search {self.wandb_group!r} go to {self.wandb_dir}.")
         names = [n for n in self._local_oracle.hyperparameters.values if not n.startswith(_INTERNAL_PREFIX)]
         renamed = [f"{n!r} as {config_key(n)!r}" for n in names if config_key(n) != n]
         if renamed and mode != "disabled":
@@ -810,11 +809,33 @@ class WandbTuner(kt.Tuner):
     def report(self, path: str | os.PathLike[str] | None = None) -> str:
         """Writes the offline comparison report (`report.html` in the project directory by default).
 
-        See `kt_wandb.analysis.write_report`. Returns the path written.
+        See `kt_wandb.analysis.write_report`. Returns the path written; by
+        default, where the search's live report has written its final version
+        there already, that one, as it is.
         """
         from kt_wandb.analysis import write_report
 
+        live = self._live
+        if path is None and live is not None and live.ended and not live.failed:
+            return self.report_path
         return str(write_report(self.project_dir, path, seed=self._report_seed()))
+
+    @property
+    def wandb_dir(self) -> str:
+        """The folder W&B writes this search's runs to (`<dir>/wandb`, `dir` from `wandb_kwargs`, `WANDB_DIR` or
+        the tuner's `directory`)."""
+        return os.path.join(self._init_kwargs["dir"], "wandb")
+
+    @property
+    def wandb_project(self) -> str:
+        """The W&B project of the search's runs."""
+        return str(self._init_kwargs["project"])
+
+    @property
+    def sync_command(self) -> str:
+        """The `wandb sync` command that uploads this search's runs that W&B's server lacks (`kt-wandb sync`
+        uploads them and saves the report)."""
+        return self._session.sync_command()
 
     # -- helpers ------------------------------------------------------------------------
 

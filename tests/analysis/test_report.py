@@ -321,6 +321,16 @@ def test_the_live_report_is_written_only_within_its_share_of_the_search(tmp_path
     assert "ktWandbStamp" not in Path(tuner.report_path).read_text()  # the final one doesn't reload
 
 
+def test_report_returns_the_searchs_final_live_report_as_it_is_and_writes_one_elsewhere(tmp_path, digits):
+    tuner = WandbTuner(build, objective="val_accuracy", oracle="grid", max_trials=1, wandb_mode="disabled",
+                       directory=str(tmp_path), project_name="s")
+    tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
+    final = Path(tuner.report_path).stat().st_mtime_ns
+    assert tuner.report() == tuner.report_path and Path(tuner.report_path).stat().st_mtime_ns == final
+    elsewhere = tmp_path / "copy.html"
+    assert tuner.report(elsewhere) == str(elsewhere) and elsewhere.read_text() == Path(tuner.report_path).read_text()
+
+
 def test_a_hyperband_report_joins_each_continued_curve_to_its_parent_and_filters_by_bracket(tmp_path, digits, browser):
     tuner = WandbTuner(build_units, objective="val_accuracy", oracle="hyperband", max_epochs=3, factor=3, seed=0,
                        wandb_mode="disabled", directory=str(tmp_path), project_name="hb")

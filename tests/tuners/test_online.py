@@ -24,8 +24,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExc
 
 def online_tuner(tmp_path: Path, build, **kwargs) -> WandbTuner:
     kwargs.setdefault("max_trials", 3)
+    kwargs.setdefault("wandb_mode", "online")
     return WandbTuner(build, objective="val_accuracy", oracle="random", seed=0, directory=str(tmp_path / "search"),
-                      project_name="online", wandb_project="online-test", wandb_mode="online", **kwargs)
+                      project_name="online", wandb_project="online-test", **kwargs)
 
 
 def test_an_online_search_puts_each_trial_on_the_server_as_a_run_and_saves_its_report(
@@ -35,7 +36,7 @@ def test_an_online_search_puts_each_trial_on_the_server_as_a_run_and_saves_its_r
     tuner = online_tuner(tmp_path, tiny_model, log_best_model=True, wandb_panels=True,
                          wandb_kwargs={"tags": ["online-test"]})
     tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0)
-    assert tuner.wandb_mode == "online"
+    assert tuner.wandb_mode == "online" and tuner.wandb_project == "online-test"
     for trial_id, trial in tuner.oracle.trials.items():
         run = server.wait_run(f"{tuner.search_id}-{trial_id}")
         assert (run.name, run.group, run.project) == (f"trial-{trial_id}", tuner.wandb_group, "online-test")
@@ -140,8 +141,7 @@ def test_kt_wandb_sync_uploads_an_offline_search_and_saves_its_report_and_is_saf
     tmp_path, online_wandb, digits, tiny_model, monkeypatch
 ):
     server = online_wandb
-    tuner = online_tuner(tmp_path, tiny_model, max_trials=2, wandb_panels=True)
-    tuner._init_kwargs["mode"] = tuner._wandb_mode = "offline"  # as if made with wandb_mode="offline"
+    tuner = online_tuner(tmp_path, tiny_model, max_trials=2, wandb_panels=True, wandb_mode="offline")
     tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
     assert not server.runs
     sync = [sys.executable, "-m", "kt_wandb.cli", "sync", tuner.project_dir]

@@ -187,6 +187,7 @@ def test_wandb_unreachable_turns_the_search_offline_once_with_the_same_run_ids(
     lines = [line for line in capsys.readouterr().err.splitlines() if "W&B could not start a run online" in line]
     assert len(lines) == 1, lines  # said once, in one line, with the exact command
     assert lines[0].endswith(f"Upload them later with: wandb sync {wandb_env}/wandb/offline-run-*-{tuner.search_id}-*")
+    assert lines[0].endswith(tuner.sync_command) and tuner.wandb_dir == str(wandb_env / "wandb")
     # Every trial's run is a whole offline run under the trial's own id, the first trial's too.
     logs = {p.name: p for p in wandb_env.glob("wandb/offline-run-*/run-*.wandb")}
     assert sorted(logs) == sorted(f"run-{tuner.search_id}-{t}.wandb" for t in tuner.oracle.trials)
