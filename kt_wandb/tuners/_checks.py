@@ -227,6 +227,25 @@ def _check_validation_and_callbacks(kwargs: Mapping[str, Any]) -> None:
             f"Expected `callbacks` to hold keras.callbacks.Callback instances, received {wrong}. "
             f"To fix, pass instances (e.g. keras.callbacks.EarlyStopping(patience=2)), not classes or functions."
         )
+    _check_deep_copyable(callbacks)
+
+
+def _check_deep_copyable(callbacks: Any) -> None:
+    """KerasTuner copies the callbacks for each trial: one that can't be copied is refused before the first trial,
+    with KerasTuner's own error type and words (code may catch or match them), then the fix."""
+    import copy
+
+    from keras_tuner.errors import FatalValueError
+
+    try:
+        copy.deepcopy(list(callbacks))
+    except Exception as exc:
+        raise FatalValueError(
+            f"All callbacks used during a search should be deep-copyable (since they are reused across trials). "
+            f"It is not possible to do `copy.deepcopy({list(callbacks)})` ({type(exc).__name__}: {exc}). To fix, "
+            f"keep what can't be copied (a lock, a file, a client) out of the callback's attributes, or give the "
+            f"callback a __deepcopy__ that shares it."
+        ) from exc
 
 
 def check_live_report(live_report: Any) -> float:

@@ -105,6 +105,7 @@ def make_oracle(
     unknown = sorted(set(oracle_kwargs) - accepted)
     if unknown:
         raise UnknownArgumentError(
+            f"Unrecognized arguments {unknown}. "  # KerasTuner's own words, for code that matches them
             f"Expected arguments of the {oracle.lower()!r} oracle "
             f"({sorted(accepted - {'objective'})}) or of `keras_tuner.Tuner` "
             f"({sorted(TUNER_ARGUMENTS)}), received {unknown}. To fix, check "

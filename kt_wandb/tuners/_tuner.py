@@ -347,9 +347,9 @@ class WandbTuner(kt.Tuner):
         # Every argument is checked before KerasTuner may overwrite a project directory.
         if hypermodel is None and type(self).run_trial is WandbTuner.run_trial:
             # KerasTuner's own rule (its check compares with `Tuner.run_trial`, which this class overrides).
-            raise ValueError(
-                "Expected a `hypermodel` (a function `hp -> compiled keras.Model`, or a `keras_tuner.HyperModel`), "
-                "received `hypermodel=None`. To fix, pass the function that builds the model, or subclass "
+            raise ValueError(  # KerasTuner's own first words, for code that matches them
+                "Received `hypermodel=None`. Expected a `hypermodel` (a function `hp -> compiled keras.Model`, or "
+                "a `keras_tuner.HyperModel`). To fix, pass the function that builds the model, or subclass "
                 "WandbTuner and override `run_trial` to build and train the model yourself."
             )
         check_wandb_arguments(wandb_entity=wandb_entity, wandb_kwargs=wandb_kwargs, log_best_model=log_best_model,

@@ -231,3 +231,40 @@ def test_verbose_1_reports_the_trials_as_keras_tuner_does(tmp_path, tiny_model, 
     assert shapes["kt_wandb"] == shapes["keras_tuner"]
     assert shapes["keras_tuner"].count("Value |Best Value So Far |Hyperparameter") == 2
     assert shapes["keras_tuner"].count("N |N |units") == 2 and "Total elapsed time: Nh Nm T" in shapes["keras_tuner"]
+
+
+class HoldsALock(keras.callbacks.Callback):
+    """A callback that can't be deep-copied (KerasTuner copies the callbacks for each trial)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.lock = threading.Lock()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("case", "error", "words"),
+    [
+        ("hypermodel=None", ValueError, "Received `hypermodel=None`."),
+        ("an unknown argument", ValueError, "Unrecognized arguments ['bogus']"),
+        ("a callback that can't be copied", kt.errors.FatalValueError,
+         "All callbacks used during a search should be deep-copyable"),
+    ],
+)
+def test_errors_keras_tuner_raises_carry_its_type_and_words(tmp_path, digits, tiny_model, kind, case, error, words):
+    # Code written against KerasTuner catches and matches these; kt-wandb says how to fix after them.
+    with pytest.raises(error) as raised:
+        if case == "hypermodel=None":
+            make(kind, tmp_path, None)
+        elif case == "an unknown argument":
+            make(kind, tmp_path, tiny_model, bogus=1)
+        else:
+            tuner = make(kind, tmp_path, tiny_model)
+            fit(tuner, digits, callbacks=[HoldsALock()])
+    assert str(raised.value).startswith(words) or words in str(raised.value)
+    if kind == "kt_wandb":
+        assert "To fix," in str(raised.value)
+    if case.startswith("a callback") and kind == "kt_wandb":
+        assert not tuner.oracle.trials  # refused before the first trial
