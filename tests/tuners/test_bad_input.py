@@ -107,7 +107,8 @@ def test_an_unknown_argument_is_a_value_error_as_in_keras_tuner(tmp_path, tiny_m
 
 
 def test_no_hypermodel_is_refused_by_keras_tuners_rule(tmp_path, tiny_model, digits):
-    with pytest.raises(ValueError, match=r"^Received `hypermodel=None`\. Expected a `hypermodel`.*To fix, pass the function"):
+    refused = r"^Received `hypermodel=None`\. Expected a `hypermodel`.*To fix, pass the function"
+    with pytest.raises(ValueError, match=refused):
         WandbTuner(objective="val_loss", oracle="random", max_trials=2, wandb_mode="disabled",
                    directory=str(tmp_path / "none"))
     assert not (tmp_path / "none").exists()  # refused before anything was created
