@@ -23,8 +23,8 @@ from keras_tuner.src.engine.trial import Trial, TrialStatus
 
 from kt_wandb._log import logger
 from kt_wandb._records import PRUNING_RECORD, read_json, write_json
+from kt_wandb.pruners import Curves, Pruner
 from kt_wandb.tuners._oracles import objective_parts
-from kt_wandb.tuners._pruners import Curves, Pruner
 
 __all__ = ["LAST_KEY", "PART_KEY", "PrunerError", "enable_pruning", "report_epoch"]
 

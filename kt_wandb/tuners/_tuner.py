@@ -20,6 +20,7 @@ from keras_tuner.src.utils import load_json
 
 from kt_wandb._log import logger
 from kt_wandb._records import config_key
+from kt_wandb.pruners import Pruner, make_pruner
 from kt_wandb.tuners import _service
 from kt_wandb.tuners._checks import (
     check_fit_arguments,
@@ -39,7 +40,7 @@ from kt_wandb.tuners._distributed import (
     wait_for_chief,
     worker_id,
 )
-from kt_wandb.tuners._live import LiveReport
+from kt_wandb.tuners._live_report import LiveReport
 from kt_wandb.tuners._logger import WandbEpochLogger
 from kt_wandb.tuners._memory import TrialMemory, frozen_heap
 from kt_wandb.tuners._oracles import (
@@ -50,7 +51,6 @@ from kt_wandb.tuners._oracles import (
     oracle_name,
     resumable_grid,
 )
-from kt_wandb.tuners._pruners import Pruner, make_pruner
 from kt_wandb.tuners._pruning import enable_pruning, report_epoch
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
 from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment

@@ -302,7 +302,7 @@ def test_the_live_report_reloads_while_the_search_runs_and_stops_after(tmp_path,
 
 
 def test_the_live_report_is_written_only_within_its_share_of_the_search(tmp_path, digits):
-    from kt_wandb.tuners._live import LiveReport
+    from kt_wandb.tuners._live_report import LiveReport
 
     tuner = WandbTuner(build, objective="val_accuracy", oracle="grid", max_trials=1, wandb_mode="disabled",
                        live_report=False, directory=str(tmp_path), project_name="s")
