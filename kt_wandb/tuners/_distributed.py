@@ -12,21 +12,22 @@ trial; and a waiting worker is answered after a short pause instead of at once.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent import futures
 from typing import Any
 
 from kt_wandb._handshake import SERVING_LINE, WORKERS_ENV, answers
 from kt_wandb._log import logger
+from kt_wandb.tuners._keras_tuner import Trial, TrialStatus, chief_parts, holding, requeue, take_from_queue
 
 __all__ = [
     "HEARTBEAT_TIMEOUT_ENV",
     "Heartbeat",
     "expected_workers",
+    "holding",
     "reap_silent_workers",
     "role",
     "serve_oracle",
@@ -147,41 +148,16 @@ def reap_silent_workers(oracle: Any, last_seen: dict[str, float], timeout: float
         oracle.tuner_ids.discard(tuner_id)
         last_seen.pop(tuner_id, None)
         if trial is not None:
-            oracle._retry_queue.append(trial.trial_id)  # KerasTuner's own queue of trials to run again
+            requeue(oracle, trial.trial_id)
         dropped.append((tuner_id, trial.trial_id if trial is not None else ""))
     if dropped:
         oracle.save()
     return dropped
 
 
-@contextlib.contextmanager
-def holding(oracle: Any) -> Iterator[None]:
-    """Holds the oracle's lock, KerasTuner's own (`keras_tuner.synchronized`), and gives it back however it ends.
-
-    KerasTuner's decorator keeps the lock when the call raises (its `end_trial`
-    raises once `max_consecutive_failed_trials` is reached), which would block
-    every later request and the chief's reaper for good. Calls made inside
-    see the lock as this thread's and don't take it again.
-    """
-    from keras_tuner.src.engine import oracle as oracle_module
-
-    name = threading.current_thread().name
-    if oracle_module.THREADS[oracle] == name:  # already this thread's
-        yield
-        return
-    with oracle_module.LOCKS[oracle]:
-        oracle_module.THREADS[oracle] = name
-        try:
-            yield
-        finally:
-            oracle_module.THREADS[oracle] = None
-
-
 def _servicer_class() -> type:
     # Deferred: KerasTuner's gRPC modules are needed in distributed mode only.
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
-    from keras_tuner.src.engine.trial import Trial, TrialStatus
+    protos, OracleServicer, _ = chief_parts()
 
     def create_trial(oracle: Any, tuner_id: str) -> tuple[Any, bool]:
         trial = oracle.create_trial(tuner_id)
@@ -195,12 +171,9 @@ def _servicer_class() -> type:
         # A worker dropped as silent, alive after all, ends its trial while the trial waits in the queue to be
         # run again: keep the result, run it no more. (Once another worker has taken it over, the requests don't
         # say which worker ends it, and KerasTuner records both ends.)
-        queued = trial_id in oracle._retry_queue
-        if queued:
-            oracle._retry_queue.remove(trial_id)
-        return queued
+        return take_from_queue(oracle, trial_id)
 
-    class Servicer(OracleServicer):
+    class Servicer(OracleServicer):  # type: ignore[misc,valid-type]  # a class that chief_parts() imported
         """Every request under the oracle's lock: KerasTuner's chief serves from one thread, this one from many."""
 
         def __init__(self, oracle: Any) -> None:
@@ -276,8 +249,7 @@ def serve_oracle(
             report's writer).
     """
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import exit_chief
+    protos, _, exit_chief = chief_parts()
 
     timeout = heartbeat_timeout() if timeout is None else timeout
     address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"

@@ -42,7 +42,7 @@ TUNER_ARGUMENTS = frozenset(_parameters(kt.Tuner) - {"oracle", "hypermodel"})
 
 def objective_parts(objective: Any) -> list[kt.Objective]:
     """The objectives a search ranks by: a `MultiObjective`'s own, or the one objective."""
-    from keras_tuner.src.engine.objective import MultiObjective
+    from kt_wandb.tuners._keras_tuner import MultiObjective
 
     return list(objective.objectives) if isinstance(objective, MultiObjective) else [objective]
 
@@ -125,7 +125,7 @@ def forgive_divergence(oracle: kt.Oracle) -> None:
     counts toward the limit nor resets the count. (In a distributed search the
     chief's oracle keeps the count.)
     """
-    from keras_tuner.src.engine.trial import TrialStatus
+    from kt_wandb.tuners._keras_tuner import TrialStatus, replace_failure_check
 
     def check_consecutive_failures() -> None:  # KerasTuner's `_check_consecutive_failures`, diverged trials left out
         failures = 0
@@ -140,7 +140,7 @@ def forgive_divergence(oracle: kt.Oracle) -> None:
                     + (trial.message or "")
                 )
 
-    oracle._check_consecutive_failures = check_consecutive_failures
+    replace_failure_check(oracle, check_consecutive_failures)
 
 
 def resumable_grid(oracle: kt.Oracle) -> None:
@@ -158,17 +158,10 @@ def resumable_grid(oracle: kt.Oracle) -> None:
     reload = oracle.reload
 
     def reload_in_grid_order() -> None:
-        import functools
-
-        from keras_tuner.src.tuners.gridsearch import LinkedList
+        from kt_wandb.tuners._keras_tuner import rebuild_grid_order
 
         reload()
-        values = {trial_id: trial.hyperparameters.values for trial_id, trial in oracle.trials.items()}
-        ordered = LinkedList()
-        for trial_id in sorted(values, key=functools.cmp_to_key(lambda a, b: oracle._compare(values[a], values[b]))):
-            ordered.insert(trial_id)
-        oracle._ordered_ids = ordered
-        oracle._populate_next = list(oracle.end_order)
+        rebuild_grid_order(oracle)
 
     oracle.reload = reload_in_grid_order
 
@@ -176,12 +169,9 @@ def resumable_grid(oracle: kt.Oracle) -> None:
 def planned_trials(oracle: kt.Oracle) -> int | None:
     """How many trials the oracle will run, where that is known in advance."""
     if isinstance(oracle, kt.oracles.HyperbandOracle):
-        per_iteration = sum(
-            oracle._get_size(bracket, rnd)
-            for bracket in range(oracle._get_num_brackets())
-            for rnd in range(oracle._get_num_rounds(bracket))
-        )
-        total = per_iteration * oracle.hyperband_iterations
+        from kt_wandb.tuners._keras_tuner import hyperband_schedule_size
+
+        total = hyperband_schedule_size(oracle) * oracle.hyperband_iterations
         if oracle.max_trials:
             total = min(total, oracle.max_trials)
         return int(total) if total != float("inf") else None

@@ -15,15 +15,14 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import keras_tuner as kt
-from keras_tuner.src.engine.trial import Trial, TrialStatus
 
 from kt_wandb._log import logger
 from kt_wandb._records import PRUNING_RECORD, read_json, write_json
 from kt_wandb.pruners import Curves, Pruner
+from kt_wandb.tuners._keras_tuner import Trial, TrialStatus, trial_dir, trials_dir
 from kt_wandb.tuners._oracles import objective_parts
 
 __all__ = ["LAST_KEY", "PART_KEY", "PrunerError", "enable_pruning", "report_epoch"]
@@ -107,7 +106,7 @@ class _Pruning:
         """The curves and decisions so far: those the oracle's `pruning.json` files hold, at first use."""
         if self.curves is None:
             self.curves = {}
-            for path in sorted(Path(self.oracle._project_dir).glob(f"trial_*/{PRUNING_RECORD}")):
+            for path in sorted(trials_dir(self.oracle).glob(f"trial_*/{PRUNING_RECORD}")):
                 record = read_json(path)
                 trial_id = str(record.get("trial_id", path.parent.name.removeprefix("trial_")))
                 for part, curve in (record.get("curves") or {}).items():
@@ -124,7 +123,7 @@ class _Pruning:
             "pruned": list(self.pruned[trial_id]) if trial_id in self.pruned else None,
         }
         try:
-            write_json(Path(self.oracle._get_trial_dir(trial_id)) / PRUNING_RECORD, record)
+            write_json(trial_dir(self.oracle, trial_id) / PRUNING_RECORD, record)
         except OSError as exc:  # the decisions stand in memory; a resume after a crash may judge this trial anew
             logger.warning(f"could not record trial {trial_id}'s pruning ({type(exc).__name__}: {exc}).")
 

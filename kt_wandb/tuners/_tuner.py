@@ -14,9 +14,6 @@ from typing import TYPE_CHECKING, Any
 import keras
 import keras_tuner as kt
 import numpy as np
-from keras_tuner.src.engine import tuner_utils
-from keras_tuner.src.engine.trial import Trial, TrialStatus
-from keras_tuner.src.utils import load_json
 
 from kt_wandb._log import logger
 from kt_wandb._records import config_key
@@ -39,6 +36,14 @@ from kt_wandb.tuners._distributed import (
     serve_oracle,
     wait_for_chief,
     worker_id,
+)
+from kt_wandb.tuners._keras_tuner import (
+    Trial,
+    TrialStatus,
+    TunerCallback,
+    checkpoint_files,
+    convert_to_metrics_dict,
+    load_json,
 )
 from kt_wandb.tuners._live_report import LiveReport
 from kt_wandb.tuners._logger import WandbEpochLogger
@@ -82,7 +87,7 @@ def _weights_only() -> Iterator[None]:
         yield
 
 
-class _EpochTunerCallback(tuner_utils.TunerCallback):
+class _EpochTunerCallback(TunerCallback):
     """KerasTuner's bridge from `fit` to the tuner's hooks, without its per-batch ones.
 
     When a callback has a batch hook, Keras converts every batch's logs to NumPy
@@ -119,7 +124,7 @@ def _without_batch_hooks(tuner: kt.Tuner, callbacks: list[Any]) -> list[Any]:
     if any(getattr(tuner_class, hook) is not getattr(kt.Tuner, hook) for hook in ("on_batch_begin", "on_batch_end")):
         return callbacks
     return [
-        _EpochTunerCallback(c.tuner, c.trial) if type(c) is tuner_utils.TunerCallback else c for c in callbacks
+        _EpochTunerCallback(c.tuner, c.trial) if type(c) is TunerCallback else c for c in callbacks
     ]
 
 
@@ -576,7 +581,7 @@ class WandbTuner(kt.Tuner):
         assert self._trial_run is not None
         objective = self.oracle.objective
         try:
-            score = objective.get_value(tuner_utils.convert_to_metrics_dict(results, objective))
+            score = objective.get_value(convert_to_metrics_dict(results, objective))
         except Exception:  # no objective at all: fail with the reason below
             score = None
         if score is not None and np.isfinite(score):
@@ -603,7 +608,7 @@ class WandbTuner(kt.Tuner):
         """Each execution's or fold's score, in the trial's record and the run's summary."""
         assert self._trial_run is not None
         name = self.oracle.objective.name
-        scores = [float(tuner_utils.convert_to_metrics_dict(r, self.oracle.objective)[name]) for r in results]
+        scores = [float(convert_to_metrics_dict(r, self.oracle.objective)[name]) for r in results]
         self._trial_run.record[f"{kind}_scores"] = scores
         summary: dict[str, Any] = {f"{kind}_{i}/{name}": score for i, score in enumerate(scores)}
         if kind == "fold":
@@ -615,9 +620,10 @@ class WandbTuner(kt.Tuner):
         model = super()._build_hypermodel(hp)
         parent = hp.values.get("tuner/trial_id")
         if parent is not None:
-            model.build_from_config(load_json(self._get_build_config_fname(parent)))
+            build_config, weights = checkpoint_files(self, parent)
+            model.build_from_config(load_json(build_config))
             with _weights_only():
-                model.load_weights(self._get_checkpoint_fname(parent))
+                model.load_weights(weights)
         return model
 
     def on_epoch_end(self, trial: Trial, model: keras.Model, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
