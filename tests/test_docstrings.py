@@ -17,6 +17,7 @@ MODULES = [
     "kt_wandb.pruners._halving",
     "kt_wandb._records",
     "kt_wandb._heap",
+    "kt_wandb._direction",
     "kt_wandb.models._mlp",
     "kt_wandb.models._cnn",
 ]

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kt_wandb._direction import Direction
+
 __all__ = [
     "AXIS_SWITCH", "AXIS_SWITCH_SCRIPT", "compact", "history_figure", "label", "optimization_history",
     "searches_figure",
@@ -47,7 +49,7 @@ def optimization_history(frame: pd.DataFrame, direction: str) -> pd.DataFrame:
         ended["ended_s"] = np.nan
     scores = pd.to_numeric(ended["score"], errors="coerce")
     scores = scores.where(np.isfinite(scores))
-    best = scores.cummax() if direction == "max" else scores.cummin()
+    best = Direction(direction).best_so_far(scores)
     return pd.DataFrame(
         {
             "number": np.arange(1, len(ended) + 1),
@@ -89,9 +91,9 @@ def history_figure(history: pd.DataFrame, objective: str, direction: str) -> dic
     traces.append({"type": "scatter", "mode": "lines", "line": {"shape": "hv", "color": "#2a9d8f"},
                    "name": "best so far", "x": history["number"].tolist(), "y": compact(history["best_so_far"]),
                    "customdata": compact(history["ended_s"])})
-    better = "higher" if direction == "max" else "lower"
     layout = {
-        "title": {"text": f"Optimisation history: {label(objective)} ({better} is better), in the order trials ended"},
+        "title": {"text": f"Optimisation history: {label(objective)} ({Direction(direction).text}), in the order "
+                          f"trials ended"},
         "xaxis": {"title": {"text": "trial number"}, "tickformat": "d"},
         "yaxis": {"title": {"text": label(objective)}},
         "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
@@ -146,7 +148,7 @@ def searches_figure(histories: dict[str, pd.DataFrame], objective: str, directio
          "x": history["ended_s"].tolist(), "y": history["best_so_far"].tolist()}
         for name, history in histories.items()
     ]
-    better = "higher" if direction == "max" else "lower"
+    better = Direction(direction).word
     return {
         "data": traces,
         "layout": {

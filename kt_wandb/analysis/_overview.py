@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kt_wandb._direction import Direction
+
 __all__ = ["best_row", "number_text", "overview_html", "run_reference"]
 
 _ORDER = ("COMPLETED", "PRUNED", "RUNNING", "FAILED", "INVALID")
@@ -20,7 +22,7 @@ def best_row(frame: pd.DataFrame, direction: str) -> dict[str, Any] | None:
     scores = pd.to_numeric(frame["score"], errors="coerce").where(lambda s: np.isfinite(s))
     if scores.notna().sum() == 0:
         return None
-    return dict(frame.loc[scores.idxmax() if direction == "max" else scores.idxmin()])
+    return dict(frame.loc[Direction(direction).best_label(scores)])
 
 
 def run_reference(row: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kt_wandb._direction import Direction
 from kt_wandb._log import logger
 from kt_wandb._records import IDENTITY_FILE, PANELS_RECORD, config_key, read_json, write_json
 from kt_wandb.analysis._results import load_trials, search_space
@@ -88,7 +89,7 @@ class PanelSpec:
     @property
     def better(self) -> str:
         """Which way the objective is better: "lower is better" or "higher is better"."""
-        return "lower is better" if self.direction == "min" else "higher is better"
+        return Direction(self.direction).text
 
     @property
     def scatter_title(self) -> str:

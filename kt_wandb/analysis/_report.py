@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kt_wandb._direction import Direction
 from kt_wandb._heap import paused_collector
 from kt_wandb._records import write_text
 from kt_wandb.analysis._charts import CHARTS_SCRIPT, charts_html, plotly_script
@@ -329,9 +330,8 @@ def _search_body(data: ReportData) -> tuple[str, str]:
         ("slices", slices_figure(slices(frame, data.space), data.objective, data.direction)),
         ("curves", _learning_curves(data)),
     ])
-    direction = "maximised" if data.direction == "max" else "minimised"
     body = f"""<h1>{html.escape(data.title)}</h1>
-<p class="summary">{len(frame)} trials; objective {html.escape(data.objective)} ({direction}).</p>
+<p class="summary">{len(frame)} trials; objective {html.escape(data.objective)} ({Direction(data.direction).verb}).</p>
 {overview_html(frame, data.objective, data.direction)}
 {AXIS_SWITCH}
 {charts}

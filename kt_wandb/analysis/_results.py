@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from kt_wandb._direction import Direction
 from kt_wandb._heap import paused_collector
 from kt_wandb._records import IDENTITY_FILE, RUN_RECORD, read_json
 
@@ -243,7 +244,7 @@ def _best_values(history: list[list[dict[str, float]]], trackers: dict[str, Any]
     """Each tracked metric's best epoch value, averaged over the executions."""
     best: dict[str, float] = {}
     for name, tracker in trackers.items():
-        pick = max if tracker.get("direction") == "max" else min
+        pick = Direction("max" if tracker.get("direction") == "max" else "min").best
         per_execution = [
             pick(values)
             for curve in history

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kt_wandb._direction import Direction
 from kt_wandb.analysis._history import compact, label
 
 __all__ = ["Slice", "slices", "slices_figure"]
@@ -93,9 +94,8 @@ def slices_figure(charts: list[Slice], objective: str, direction: str) -> dict[s
             "text": [label(t) for t in chart.trial_ids],
             "hovertemplate": "trial %{text}<br>%{x}: %{y}<extra></extra>",
         })
-    better = "higher" if direction == "max" else "lower"
     layout.update({
-        "title": {"text": f"{label(objective)} by hyperparameter ({better} is better)"},
+        "title": {"text": f"{label(objective)} by hyperparameter ({Direction(direction).text})"},
         "showlegend": False, "height": 60 + 260 * rows,
     })
     return {"data": traces, "layout": layout}

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kt_wandb._direction import Direction
+
 __all__ = ["TABLE_SCRIPT", "curve_sample", "table_html", "table_payload"]
 
 # The results table's columns the report shows, besides every `param_`, `metric_` and `execution_` column.
@@ -154,7 +156,7 @@ def curve_sample(
         return everyone, ""
     ranked = pd.to_numeric(scores.reindex(everyone), errors="coerce")
     ranked = ranked[np.isfinite(ranked.to_numpy(dtype=float))]
-    best = (ranked.nlargest if direction == "max" else ranked.nsmallest)(best_count).index.tolist()
+    best = Direction(direction).top(ranked, best_count).index.tolist()
     chosen = set(best)
     rest = [t for t in everyone if t not in chosen]
     drawn = random.Random(seed).sample(rest, min(len(rest), shown - len(best)))

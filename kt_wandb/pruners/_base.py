@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kt_wandb._direction import Direction
+
 __all__ = ["Curves", "Pruner", "check_count"]
 
 
@@ -24,17 +26,18 @@ class Curves:
     def __init__(self, values: Mapping[str, Mapping[int, float]], direction: str) -> None:
         self.values = values
         self.direction = direction
+        self._way = Direction(direction)
 
     def better(self, a: float, b: float) -> bool:
         """Whether `a` is strictly better than `b` in the objective's direction."""
-        return a > b if self.direction == "max" else a < b
+        return self._way.better(a, b)
 
     def best(self, trial_id: str, epoch: int) -> float | None:
         """The trial's best objective up to `epoch` (included); None where it has none."""
         seen = [v for e, v in self.values.get(trial_id, {}).items() if e <= epoch]
         if not seen:
             return None
-        return max(seen) if self.direction == "max" else min(seen)
+        return self._way.best(seen)
 
     def reached(self, epoch: int) -> list[str]:
         """The trials that have trained up to `epoch` (a value at it)."""

@@ -15,6 +15,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from kt_wandb._direction import Direction
 from kt_wandb._log import logger
 from kt_wandb._records import config_key
 from kt_wandb.pruners import Pruner, make_pruner
@@ -203,8 +204,7 @@ class _TrialLogger(WandbEpochLogger):
         scored = [(value, epoch) for value, epoch in values if np.isfinite(value)]
         if not scored:
             return None
-        pick = max if self.objective.direction == "max" else min
-        return pick(scored, key=lambda scored_epoch: scored_epoch[0])
+        return Direction(self.objective.direction).best(scored, key=lambda scored_epoch: scored_epoch[0])
 
     def _failed(self, exc: Exception) -> None:
         self._active = None
