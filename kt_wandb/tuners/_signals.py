@@ -39,11 +39,27 @@ def _handled_signals() -> list[signal.Signals]:
     return [signum for signum in wanted if signum is not None and signal.getsignal(signum) is signal.SIG_DFL]
 
 
+@contextlib.contextmanager
+def _blocked(signums: list[signal.Signals]) -> Iterator[None]:
+    """Delivery of `signums` held back inside (where the platform can), so handlers change with no gap between."""
+    if not signums or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, signums)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signums)
+
+
 class Interruptions:
     """Owns a search's signal handling, from `__enter__` to `__exit__`.
 
-    Inside, SIGTERM (and SIGHUP, unless ignored) raise `SearchTerminated`, a
-    `KeyboardInterrupt`, so the search finishes the trial's run as on Ctrl-C.
+    Inside, SIGTERM and SIGHUP (each where left to the default) raise
+    `SearchTerminated`, a `KeyboardInterrupt`, so the search finishes the
+    trial's run as on Ctrl-C; Ctrl-C raises `KeyboardInterrupt` as Python's own
+    handler does. Handlers are swapped with those signals blocked, so none
+    lands between two swaps.
     An interruption that Python dropped because it landed in a finalizer
     (`__del__`, run when a trial's graphs are freed) is kept, through
     `sys.unraisablehook`, and raised again by `raise_pending()`: at the next
@@ -71,22 +87,28 @@ class Interruptions:
     def __enter__(self) -> Interruptions:
         if threading.current_thread() is not threading.main_thread():
             return self
-        for signum in _handled_signals():
-            self._previous[signum] = signal.signal(signum, self._terminate)
-        self._previous_hook = sys.unraisablehook
-        sys.unraisablehook = self._keep_dropped
+        wanted = _handled_signals()
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Ctrl-C, where left to Python
+            wanted.append(signal.SIGINT)
+        with _blocked(wanted):  # a signal meanwhile waits until every handler is in place
+            for signum in wanted:
+                self._previous[signum] = signal.signal(signum, self._hold)
+            self._previous_hook = sys.unraisablehook
+            sys.unraisablehook = self._keep_dropped
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        for signum, previous in self._previous.items():
-            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
-        self._previous.clear()
-        if self._previous_hook is not None and sys.unraisablehook == self._keep_dropped:
-            sys.unraisablehook = self._previous_hook
-        self._previous_hook = None
-        self._dropped.clear()
+        with _blocked(list(self._previous)):  # ... and until every handler found on entry is back
+            for signum, previous in self._previous.items():
+                signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+            self._previous.clear()
+            if self._previous_hook is not None and sys.unraisablehook == self._keep_dropped:
+                sys.unraisablehook = self._previous_hook
+            self._previous_hook = None
+            self._dropped.clear()
+            self._held = None
 
     def raise_pending(self) -> None:
         """Raises again the first interruption that Python dropped in a finalizer, if any."""
@@ -99,24 +121,25 @@ class Interruptions:
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
-        """Holds interruptions back inside, and raises the first one at its end (unless another exception ends it).
+        """Holds interruptions back inside, and raises the first one at its end.
 
-        A second interruption inside raises at once: a user who presses Ctrl-C twice is not kept waiting.
-        Outside the main thread, or nested, it holds nothing back.
+        A second interruption inside raises at once: a user who presses Ctrl-C
+        twice is not kept waiting. Where an exception ends it with one held,
+        the interruption is raised, the exception as its cause. Outside the
+        search's signal handling (or nested) it holds nothing back.
         """
-        if threading.current_thread() is not threading.main_thread() or self._held is not None:
+        if not self._previous or self._held is not None:
             yield
             return
-        interrupt = signal.getsignal(signal.SIGINT)
         held: list[KeyboardInterrupt] = []
-        self._held = held
-        if interrupt is signal.default_int_handler:  # Ctrl-C, where the program left it to Python
-            signal.signal(signal.SIGINT, self._hold)
         try:
+            self._held = held  # one store: a signal lands before it (raised at once) or after it (held)
             yield
+        except BaseException as exc:
+            if held and exc is not held[0]:
+                raise held[0] from exc
+            raise
         finally:
-            if interrupt is signal.default_int_handler:
-                signal.signal(signal.SIGINT, interrupt)
             self._held = None
         if held:
             raise held[0]
@@ -126,9 +149,6 @@ class Interruptions:
         if self._held is None or self._held:  # not holding, or the second one: now
             raise interruption
         self._held.append(interruption)
-
-    def _terminate(self, signum: int, frame: Any) -> None:
-        self._hold(signum, frame)
 
     def _keep_dropped(self, unraisable: Any) -> None:
         if isinstance(unraisable.exc_value, KeyboardInterrupt):  # SearchTerminated too

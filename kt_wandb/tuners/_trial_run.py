@@ -265,10 +265,15 @@ class TrialRun:
         self.run = None
 
     def finish(self, summary: Mapping[str, Any], *, exit_code: int) -> None:
-        """Writes the summary, finishes the run with `exit_code`, waits until its log is whole, and records it."""
+        """Writes the summary, finishes the run with `exit_code`, waits until its log is whole, and records it.
+
+        Called again after an interruption cut the first call short, it records
+        the new exit code and leaves the run as the first call left it.
+        """
+        finishing_again = "exit_code" in self.record
         self.record["exit_code"] = exit_code
         self.record["duration_s"] = round(time.monotonic() - self._started, 3)
-        if self.call("write the summary", "summary.update", dict(summary)):
+        if not finishing_again and self.call("write the summary", "summary.update", dict(summary)):
             self._finish(exit_code)
         self.run = None
         self._write_record()

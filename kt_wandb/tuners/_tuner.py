@@ -524,6 +524,7 @@ class WandbTuner(kt.Tuner):
 
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         self._part = -1
+        self._fit_epochs = None  # until the trial's fit says (a HyperModel.fit may train without our callbacks)
         values = trial.hyperparameters.values
         if "tuner/epochs" in values:  # Hyperband's share of epochs for this trial
             kwargs["epochs"] = values["tuner/epochs"]
@@ -653,15 +654,24 @@ class WandbTuner(kt.Tuner):
         # heartbeat goes on meanwhile, so a slow finish (an artifact upload) doesn't get a worker dropped.
         try:
             self._finish_trial(trial)
-        finally:
-            try:
-                super().on_trial_end(trial)
-            finally:
-                if self._heartbeat is not None:
-                    self._heartbeat.trial_id = None
-                self._memory.release()  # the trial's models are done with: what they left in the backend goes
+        except BaseException as exc:
+            # A second Ctrl-C (or the program's own handler ending it) cut the run's finish short: the trial is
+            # left unrecorded, as a killed process leaves it, and a resume runs it again. An error, or an
+            # interruption held until the run was whole, ends the trial as usual.
+            self._end_trial(trial, record=isinstance(exc, Exception) or self._trial_run is None)
+            raise
+        self._end_trial(trial, record=True)
         if self._live is not None:
             self._live.trial_ended()
+
+    def _end_trial(self, trial: Trial, *, record: bool) -> None:
+        try:
+            if record:
+                super().on_trial_end(trial)
+        finally:
+            if self._heartbeat is not None:
+                self._heartbeat.trial_id = None
+            self._memory.release()  # the trial's models are done with: what they left in the backend goes
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
         """Runs the search; see `keras_tuner.Tuner.search`.

@@ -135,4 +135,25 @@ def test_a_second_interruption_while_a_run_finishes_is_not_held_back():
             with pytest.raises(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGINT)  # the second: at once
                 time.sleep(0.2)
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_held_interruption_is_raised_also_where_an_error_ends_the_finish():
+    with Interruptions() as interruptions:
+        with pytest.raises(SearchTerminated) as raised, interruptions.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+            raise OSError("No space left on device")  # the run's record could not be written
+        assert isinstance(raised.value.__cause__, OSError)  # exit code 143, as the signal asks, with the reason
+
+
+def test_a_finish_cut_short_leaves_nothing_held_for_the_next_signal_or_search():
+    interruptions = Interruptions()
+    for _ in range(2):  # the same tuner's next search() too
+        with interruptions:
+            with pytest.raises(KeyboardInterrupt), interruptions.deferred():
+                raise KeyboardInterrupt  # a second Ctrl-C in the middle of a run's finish
+            with pytest.raises(SearchTerminated):
+                os.kill(os.getpid(), signal.SIGTERM)  # not held: raised at once
+                time.sleep(0.2)

@@ -109,6 +109,35 @@ def test_an_interruption_while_a_trials_run_finishes_waits_until_the_run_is_whol
     assert record["exit_code"] == 0 and record["written"] is True
 
 
+def test_a_second_ctrl_c_while_a_run_finishes_leaves_the_trial_to_run_again_on_resume(tmp_path, wandb_env, digits,
+                                                                                       tiny_model):
+    class InterruptedTwice(WandbTuner):
+        def on_trial_end(self, trial):
+            if trial.trial_id == "1":  # both land while the run's finish waits for wandb-core
+                pause_wandb_core(3.0)
+                for after in (0.5, 1.0):
+                    threading.Timer(after, os.kill, (os.getpid(), signal.SIGINT)).start()
+            super().on_trial_end(trial)
+
+    def tuner(cls):
+        return cls(tiny_model, objective="val_accuracy", oracle="random", seed=0, max_trials=2,
+                   directory=str(tmp_path / "search"), project_name="twice")
+
+    first = tuner(InterruptedTwice)
+    with pytest.raises(KeyboardInterrupt):
+        first.search(*digits, epochs=2, validation_split=0.25, verbose=0)
+    time.sleep(3)  # wandb-core goes on
+    on_disk = json.loads((Path(first.get_trial_dir("1")) / "trial.json").read_text())
+    assert on_disk["status"] == "RUNNING"  # its end not recorded: its run is not whole
+    record = json.loads((Path(first.get_trial_dir("1")) / RUN_RECORD).read_text())
+    assert record["exit_code"] == 255
+    resumed = tuner(WandbTuner)
+    resumed.search(*digits, epochs=2, validation_split=0.25, verbose=0)
+    assert [t.status for t in resumed.oracle.trials.values()] == ["COMPLETED", "COMPLETED"]
+    again = read_run(run_log(wandb_env, f"{resumed.search_id}-1-r1"))  # a new attempt, with a run of its own
+    assert again.exit_code == 0 and again.summary["val_accuracy"] == pytest.approx(resumed.oracle.trials["1"].score)
+
+
 # -- W&B unreachable online ----------------------------------------------------------------
 
 
