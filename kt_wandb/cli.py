@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kt_wandb._wandb_env import DEFAULT_TIMEOUT, check_timeout
+
 __all__ = ["main"]
 
 
@@ -26,12 +28,9 @@ def _positive(text: str) -> int:
 
 def _seconds(text: str) -> float:
     try:
-        value = float(text)
+        return check_timeout(float(text))
     except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, received {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, received {text!r}") from None
 
 
 # Spelled out so that `--help` needs no Keras import; a test keeps them in step with the registries.
@@ -94,7 +93,7 @@ def _add_search_parser(commands: Any) -> None:
     search.add_argument("--wandb-mode", choices=["online", "offline", "disabled"], default="offline",
                         help="offline keeps the runs on disk for `wandb sync`")
     search.add_argument(
-        "--wandb-timeout", type=_seconds, default=60.0,
+        "--wandb-timeout", type=_seconds, default=DEFAULT_TIMEOUT,
         help="the most seconds a trial waits on W&B's server (half to start its run, half to upload it); "
         "past it the search goes on offline",
     )
@@ -187,7 +186,7 @@ def _sync_command(args: argparse.Namespace) -> int:
 
     try:
         done = sync_search(args.project_dir, entity=args.entity, project=args.project)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, PermissionError, RuntimeError) as exc:  # no search there, no login, sync failed
         raise ValueError(str(exc)) from exc
     print(f"uploaded: {len(done.runs)} run folder(s) handed to `wandb sync` (those synced before are skipped)")
     print(f"W&B report: {done.report_url}")

@@ -48,7 +48,8 @@ def load_trials(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
             f"{str(root)!r}, which has none. To fix, pass the tuner's `directory` joined with its "
             f"`project_name`, for example 'runs/digits'."
         )
-    _reading += 1
+    with _READ_LOCK:  # a chief's live report and a user's call may read at once
+        _reading += 1
     return [{**_read_cached(path, json.loads), "wandb": _read_cached(path.parent / RUN_RECORD, _record)}
             for path in paths]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kt_wandb._credentials import has_credentials
+from kt_wandb._wandb_env import has_credentials
 from kt_wandb.analysis._panels import publish_panels
 from kt_wandb.analysis._results import load_trials
 
@@ -33,18 +33,27 @@ def _attempts(record: dict[str, Any]) -> list[dict[str, Any]]:
     return [*record.get("previous_attempts", []), record]
 
 
+def _sent(attempt: dict[str, Any]) -> bool:
+    """Whether W&B's server has the whole run: one online that finished, was confirmed whole, and didn't time out.
+
+    Not one whose process was killed, whose finish failed or was cut short (no confirmation), or any offline one.
+    """
+    return (attempt.get("mode") == "online" and attempt.get("exit_code") is not None
+            and attempt.get("written") is True and not attempt.get("upload_timed_out"))
+
+
 def unsent_runs(project_dir: str | os.PathLike[str]) -> list[str]:
     """The folders of a search's runs that W&B's server may lack, oldest first.
 
     Those logged offline (by choice, or after W&B failed online), and online
-    ones whose upload outlasted the search's `wandb_timeout`.
+    ones whose upload outlasted the search's `wandb_timeout`, or whose
+    process was killed or interrupted before their finish was confirmed.
     """
     folders = []
     for trial in load_trials(project_dir):
         for attempt in _attempts(trial["wandb"]):
             folder = attempt.get("run_dir")
-            sent = attempt.get("mode") == "online" and not attempt.get("upload_timed_out")
-            if folder and not sent and os.path.isdir(folder):
+            if folder and not _sent(attempt) and os.path.isdir(folder):
                 folders.append(str(folder))
     return folders
 

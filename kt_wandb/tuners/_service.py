@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 from kt_wandb._log import logger
@@ -115,11 +114,9 @@ def skip_requirements(settings: Any) -> Any:
     if "x_save_requirements" not in getattr(wandb.Settings, "model_fields", {}):
         _changed("skip the package list after a search's first run", KeyError("x_save_requirements"))
         return settings
-    if settings is None:
-        return {"x_save_requirements": False}
-    if isinstance(settings, Mapping):
-        return {**settings, "x_save_requirements": False}
-    return settings.model_copy(update={"x_save_requirements": False})
+    from kt_wandb.tuners._wandb import with_settings
+
+    return with_settings(settings, x_save_requirements=False)
 
 
 def stream_started(exc: BaseException) -> bool:

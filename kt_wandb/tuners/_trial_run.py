@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -53,7 +54,8 @@ class WandbSession:
         self.kwargs = init_kwargs  # this search's own copy: `mode` turns offline here for the rest of it
         self.search_id = search_id
         self.timeout = timeout
-        self.notice = OnceNotice()
+        self.notice = OnceNotice()  # W&B trouble, said once per search
+        self.offline_notice = OnceNotice()  # the search gone offline, with the sync command: said whatever came before
         self.unsent: list[str] = []  # the folders of online runs whose upload timed out
         self._requirements_saved = False
 
@@ -63,18 +65,17 @@ class WandbSession:
 
     def sync_command(self) -> str:
         where = os.path.join(self.kwargs["dir"], "wandb")
-        online = ["--include-online", *self.unsent] if self.unsent else []  # wandb sync skips online runs else
-        return " ".join(["wandb sync", *online, f"{where}/offline-run-*-{self.search_id}-*"])
+        online = ["--include-online", *map(shlex.quote, self.unsent)] if self.unsent else []  # skipped else
+        return " ".join(["wandb sync", *online, f"{shlex.quote(where)}/offline-run-*-{self.search_id}-*"])
 
     def timed_out(self, run: Any) -> None:
         """W&B's server didn't take `run` within its finish timeout: it is kept on disk, and the search goes offline."""
         self.unsent.append(os.path.dirname(run.dir))
-        if self.mode == "online":
-            self.kwargs["mode"] = "offline"
-        self.notice(
-            f"W&B's server did not take run {run.id} within {self.timeout / 2:g} s (half of wandb_timeout="
-            f"{self.timeout:g}); it is kept on disk, and this search's runs are kept offline from here on, without "
-            f"trying online again. Upload them later with: {self.sync_command()}"
+        self.kwargs["mode"] = "offline"
+        self.offline_notice(
+            f"W&B's server did not take run {run.id} within {run.settings.finish_timeout:g} s (the finish share of "
+            f"wandb_timeout={self.timeout:g}); it is kept on disk, and this search's runs are kept offline from here "
+            f"on, without trying online again. Upload them later with: {self.sync_command()}"
         )
 
     def start(self, run_id: str, **init: Any) -> Any:
@@ -97,7 +98,7 @@ class WandbSession:
                 problem += f"; offline too: {_problem(offline_exc)}"
             else:
                 self.kwargs["mode"] = "offline"
-                self.notice(
+                self.offline_notice(
                     f"W&B could not start a run online ({problem}); this search's runs are kept offline from "
                     f"here on, without trying online again. Upload them later with: {self.sync_command()}"
                 )
@@ -283,8 +284,11 @@ class TrialRun:
 
         try:
             self.run.finish(exit_code=exit_code)
-        except TimeoutError:  # its upload outlasted the finish timeout: kept on disk, for `wandb sync`
-            self.record["upload_timed_out"] = True
+        except TimeoutError as exc:
+            if self.run.settings.mode != "online":  # an offline run's service that didn't answer in time
+                self.drop("finish the run", exc)
+                return
+            self.record["upload_timed_out"] = True  # its upload outlasted the finish timeout: kept, for sync
             self.session.timed_out(self.run)
         except Exception as exc:
             self.drop("finish the run", exc)

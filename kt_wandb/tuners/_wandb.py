@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kt_wandb._credentials import has_credentials
 from kt_wandb._records import IDENTITY_FILE
+from kt_wandb._wandb_env import DEFAULT_TIMEOUT, check_timeout, has_credentials
 
 __all__ = [
     "MODES",
@@ -45,8 +45,6 @@ RESERVED_INIT_KEYS: Mapping[str, str] = {
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
-# The most seconds a trial waits on W&B: half for its run's start, half for its finish (the upload).
-DEFAULT_TIMEOUT = 60.0
 
 
 def resolve_mode(mode: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -166,16 +164,6 @@ def _create_whole(path: Path, text: str) -> bool:
     finally:
         tmp.unlink()
     return True
-
-
-def check_timeout(timeout: Any) -> float:
-    """`wandb_timeout` as a float: a positive number of seconds."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
-        raise ValueError(
-            f"Expected `wandb_timeout` to be a positive number of seconds, received {timeout!r}. To fix, pass the "
-            f"most seconds a trial may wait on W&B's server (default {DEFAULT_TIMEOUT:g}), e.g. wandb_timeout=120."
-        )
-    return float(timeout)
 
 
 def with_settings(given: Any, **updates: Any) -> Any:

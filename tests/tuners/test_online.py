@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -22,11 +23,20 @@ from kt_wandb._records import RUN_RECORD
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 
 
-def online_tuner(tmp_path: Path, build, **kwargs) -> WandbTuner:
+def online_tuner(tmp_path: Path, build, cls: type[WandbTuner] = WandbTuner, **kwargs) -> WandbTuner:
     kwargs.setdefault("max_trials", 3)
     kwargs.setdefault("wandb_mode", "online")
-    return WandbTuner(build, objective="val_accuracy", oracle="random", seed=0, directory=str(tmp_path / "search"),
-                      project_name="online", wandb_project="online-test", **kwargs)
+    return cls(build, objective="val_accuracy", oracle="random", seed=0, directory=str(tmp_path / "search"),
+               project_name="online", wandb_project="online-test", **kwargs)
+
+
+class TimedEnds(WandbTuner):
+    """Notes the seconds each trial's end took (its run's finish, and the wait for it on W&B)."""
+
+    def on_trial_end(self, trial):
+        started = time.monotonic()
+        super().on_trial_end(trial)
+        self.ends = [*getattr(self, "ends", []), time.monotonic() - started]
 
 
 def test_an_online_search_puts_each_trial_on_the_server_as_a_run_and_saves_its_report(
@@ -95,7 +105,7 @@ def test_a_server_that_fails_mid_search_costs_one_timeout_and_the_printed_comman
 ):
     server = online_wandb
     wandb_dir = Path(os.environ["WANDB_DIR"])
-    tuner = online_tuner(tmp_path, tiny_model, max_trials=4, wandb_timeout=10, wandb_panels=False)
+    tuner = online_tuner(tmp_path, tiny_model, TimedEnds, max_trials=4, wandb_timeout=10, wandb_panels=False)
     seen = recording_ends(tuner, wandb_dir, online=True)  # is each run whole on disk when its trial ends?
     starts: list[int] = []
     tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0,
@@ -109,6 +119,8 @@ def test_a_server_that_fails_mid_search_costs_one_timeout_and_the_printed_comman
     # One timeout: the trial the fault hit waited on W&B once, the later ones were offline without trying.
     assert [r["mode"] for r in records] == ["online", "online", "offline", "offline"], records
     assert [bool(r.get("upload_timed_out")) for r in records] == [False, True, False, False]
+    # The trial the fault hit waited its finish share (5 s) and no more than the whole timeout; the others didn't.
+    assert 4 < tuner.ends[1] < 10 + 10 and max(tuner.ends[0], *tuner.ends[2:]) < 5, tuner.ends
     assert tuner.wandb_mode == "offline" and len(lines) == 1, lines
     command = lines[0].split("Upload them later with: ", 1)[1]
     assert command.startswith("wandb sync --include-online ") and records[1]["run_dir"] in command
@@ -145,17 +157,21 @@ def test_kt_wandb_sync_uploads_an_offline_search_and_saves_its_report_and_is_saf
     tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
     assert not server.runs
     sync = [sys.executable, "-m", "kt_wandb.cli", "sync", tuner.project_dir]
+    streamed = []  # the file-stream posts (a run's history and summary) after each sync
     for _ in range(2):
         done = subprocess.run(sync, text=True, capture_output=True, env=child_env(), timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
         assert len(server.reports) == 1  # the second run updates the report in place
+        streamed.append(sum(r.path.endswith("/file_stream") for r in server.requests))
     assert sorted(server.runs) == sorted(f"{tuner.search_id}-{t}" for t in tuner.oracle.trials)
     assert all(run.exit_code == 0 and run.summary.get("trial/status") == "COMPLETED" for run in server.runs.values())
-    assert server.count("UpsertBucket") == 0 or all(
-        len(run.history) == 1 for run in server.runs.values())  # uploaded once each: no duplicate history
+    assert all(len(run.history) == 1 for run in server.runs.values())
+    assert streamed[0] > 0 and streamed[1] == streamed[0]  # the second sync uploads nothing again
     monkeypatch.delenv("WANDB_API_KEY")
     refused = subprocess.run(sync, text=True, capture_output=True, env=child_env(), timeout=120)
-    assert refused.returncode != 0 and "wandb login" in refused.stderr and "Expected W&B credentials" in refused.stderr
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("kt-wandb: error: Expected W&B credentials") and "wandb login" in line
 
 
 @pytest.mark.slow

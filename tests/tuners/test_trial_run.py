@@ -36,3 +36,16 @@ def test_a_record_torn_before_its_run_id_is_a_first_attempt(tmp_path):
     path.write_text('{\n  "run')
     assert previous_attempts(path) == [{"run_id": None, "exit_code": None, "unreadable": True}]
     assert previous_attempts(tmp_path / "missing.json") == []
+
+
+def test_the_sync_command_quotes_folders_a_shell_would_split(tmp_path):
+    import shlex
+
+    from kt_wandb.tuners._trial_run import WandbSession
+
+    drive = tmp_path / "My Drive"
+    session = WandbSession({"dir": str(drive), "mode": "online"}, "abc123")
+    session.unsent.append(str(drive / "wandb" / "run-1-abc123-0"))
+    words = shlex.split(session.sync_command())  # as the shell splits it (the glob's * kept)
+    assert words == ["wandb", "sync", "--include-online", str(drive / "wandb" / "run-1-abc123-0"),
+                     f"{drive}/wandb/offline-run-*-abc123-*"]

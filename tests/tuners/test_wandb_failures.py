@@ -47,9 +47,9 @@ def pause_wandb_core(seconds: float, events: list[str] | None = None) -> None:
     core.suspend()
 
     def resume() -> None:
-        core.resume()
-        if events is not None:
+        if events is not None:  # noted first: the main thread may go on the moment it resumes
             events.append("wandb-core resumed")
+        core.resume()
 
     threading.Timer(seconds, resume).start()
 
