@@ -7,7 +7,6 @@ import copy
 import os
 import tempfile
 import warnings
-import zlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,13 +29,9 @@ from kt_wandb.tuners._checks import (
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
 from kt_wandb.tuners._distributed import (
     Heartbeat,
-    expected_workers,
     heartbeat_timeout,
     holding,
-    role,
     serve_oracle,
-    wait_for_chief,
-    worker_id,
 )
 from kt_wandb.tuners._keras_tuner import (
     Trial,
@@ -58,6 +53,7 @@ from kt_wandb.tuners._oracles import (
     resumable_grid,
 )
 from kt_wandb.tuners._pruning import enable_pruning, report_epoch
+from kt_wandb.tuners._roles import NullHeartbeat, choose_role
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
 from kt_wandb.tuners._tensorboard import HParamsSession, write_experiment
 from kt_wandb.tuners._trial_run import OnceNotice, TrialRun, WandbSession
@@ -363,11 +359,10 @@ class WandbTuner(kt.Tuner):
         mode, reason = resolve_mode(wandb_mode)
         self._live_share = check_live_report(live_report)
         check_tuner_arguments(kwargs, wandb_project=wandb_project, wandb_mode=mode)
-        self.role = role()
-        self.worker_id = worker_id() if self.role == "worker" else None
+        self._role = choose_role()
+        self.role = self._role.name
+        self.worker_id = self._role.worker_id
         self._heartbeat_timeout = heartbeat_timeout()
-        if self.role == "chief":
-            expected_workers()  # a bad KT_WANDB_WORKERS is refused now, not once the search is done
         self._seed = kwargs.get("seed")
         self.pruner = make_pruner(pruner)
         oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
@@ -380,11 +375,7 @@ class WandbTuner(kt.Tuner):
                 logger.warning("pruner= acts through KerasTuner's per-epoch hook (its TunerCallback): an overridden "
                                "run_trial that trains without super().run_trial, or without the callbacks it is "
                                "given, prunes nothing.")
-        if self.role == "worker":
-            # The chief owns the project directory: a worker must not wipe what the others write, nor touch it
-            # before the chief has set it up (and wiped it, with overwrite=True).
-            tuner_kwargs["overwrite"] = False
-            wait_for_chief()
+        self._role.prepare(tuner_kwargs)
         self._local_oracle = oracle_instance
         self._init_kwargs = init_kwargs(
             project=wandb_project or tuner_kwargs.get("project_name") or "untitled_project",
@@ -395,7 +386,7 @@ class WandbTuner(kt.Tuner):
             timeout=self.wandb_timeout,
         )
         super().__init__(oracle=oracle_instance, hypermodel=hypermodel, **tuner_kwargs)
-        self._heartbeat: Heartbeat | None = None
+        self._heartbeat: Heartbeat | NullHeartbeat = NullHeartbeat()
         self._interruptions = Interruptions()
         self._artifact_notice = OnceNotice()  # a model that can't be logged is said once
         self._memory = TrialMemory(keras.backend.backend())
@@ -423,7 +414,7 @@ class WandbTuner(kt.Tuner):
         self._live: LiveReport | None = None  # the report written while a search runs
         self._ended_seen = 0  # the chief's: how many trials had ended at the live report's last look
         self._verbose = True  # search(verbose=...)'s, for the search's closing lines
-        if mode != "disabled" and self.role != "chief":  # the first trial needn't wait for wandb's service
+        if mode != "disabled" and self._role.opens_runs:  # the first trial needn't wait for wandb's service
             _service.start_in_background()
         logger.info(f"{reason}; runs of search {self.wandb_group!r} go to {self.wandb_dir}.")
         names = [n for n in self._local_oracle.hyperparameters.values if not n.startswith(_INTERNAL_PREFIX)]
@@ -453,7 +444,7 @@ class WandbTuner(kt.Tuner):
     def _start_live_report(self) -> None:
         """The report that follows the search, where asked for: a distributed search's is the chief's."""
         self._live = None
-        if self._live_share and self.role != "worker":
+        if self._live_share and self._role.owns_outputs:
             self._live = LiveReport(self.project_dir, share=self._live_share, seed=self._report_seed())
             self._live.begin()
             self._ended_seen = len(self.oracle.end_order)
@@ -485,19 +476,15 @@ class WandbTuner(kt.Tuner):
         # Names W&B can't take as config keys are logged under a reversible encoding of themselves.
         keys = {name: config_key(name) for name in config}
         renamed = {key: name for name, key in keys.items() if key != name}
-        tags = [self.oracle_name]
-        if self.worker_id is not None:
-            tags.append(f"worker:{self.worker_id}")
+        tags = [self.oracle_name, *self._role.tags()]
         bracket = values.get("tuner/bracket")
         if bracket is not None:
             tags += [f"bracket:{bracket}", f"round:{values.get('tuner/round')}"]
         summary: dict[str, Any] = {"trial/id": trial.trial_id}
         if renamed:
             summary["trial/hp_names"] = renamed
-        if self.worker_id is not None:
-            summary["trial/worker"] = self.worker_id
-        if self._heartbeat is not None:
-            self._heartbeat.trial_id = trial.trial_id
+        summary.update(self._role.summary())
+        self._heartbeat.trial_id = trial.trial_id
         if bracket is not None:
             summary.update(
                 {
@@ -669,8 +656,7 @@ class WandbTuner(kt.Tuner):
             if record:
                 super().on_trial_end(trial)
         finally:
-            if self._heartbeat is not None:
-                self._heartbeat.trial_id = None
+            self._heartbeat.trial_id = None
             self._memory.release()  # the trial's models are done with: what they left in the backend goes
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
@@ -708,19 +694,17 @@ class WandbTuner(kt.Tuner):
                 cv, fit_args, fit_kwargs, oracle=self._local_oracle,
                 executions_per_trial=self.executions_per_trial, seed=self._cv_seed(),
             )
-        if self.role == "chief":
-            self._cv = None
-            with self._interruptions:  # SIGTERM (the launcher's stop) ends the serving as Ctrl-C does
-                self._serve(fit_kwargs.get("verbose"))
-            return
-        with self._interruptions, frozen_heap():
+        with self._interruptions:  # SIGTERM ends a search, or the chief's serving, as Ctrl-C does
+            self._role.search(self, fit_args, fit_kwargs)
+
+    def _search_trials(self, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any]) -> None:
+        """KerasTuner's search loop, its runs finished however it ends: a search on its own's, or a worker's."""
+        with frozen_heap():
             try:
-                if self.role == "worker":
-                    self._heartbeat = Heartbeat(self.oracle, interval=min(10.0, self._heartbeat_timeout / 4))
+                self._heartbeat = self._role.heartbeat(self.oracle, self._heartbeat_timeout)
                 super().search(*fit_args, **fit_kwargs)
-                if self.role == "worker":
-                    self._stop_heartbeat()
-                    self._read_finished_search()
+                self._stop_heartbeat()
+                self._role.after_search(self)
                 self._interruptions.raise_pending()  # one that landed in the last trial's or the search's clean-up
             except BaseException as exc:
                 self._abort_trial_run(exc)
@@ -745,16 +729,13 @@ class WandbTuner(kt.Tuner):
         self._trial_run = None
 
     def _stop_heartbeat(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.stop()
-            self._heartbeat = None
+        self._heartbeat.stop()
+        self._heartbeat = NullHeartbeat()
 
     def _cv_seed(self) -> int:
         if self._seed is not None:
             return int(self._seed)
-        if self.role is not None:  # every worker must make the same folds
-            return zlib.crc32(self.search_id.encode())
-        return int(self._local_oracle.seed or 0)
+        return self._role.cv_seed(self.search_id, self._local_oracle.seed)
 
     def _serve(self, verbose: Any) -> None:
         """The chief's part: serve the oracle until the workers are done, then end the search."""
@@ -792,7 +773,7 @@ class WandbTuner(kt.Tuner):
     def on_search_end(self) -> None:
         super().on_search_end()
         self._end_live_report()
-        if self.role == "worker":  # the chief writes the search's own files and panels
+        if not self._role.owns_outputs:  # a worker: the chief writes the search's own files and panels
             return
         if self.tensorboard_dir is not None:
             metrics = {name for t in self.oracle.trials.values() for name in t.metrics.metrics}
