@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 __all__ = [
-    "IDENTITY_FILE", "PANELS_RECORD", "PRUNING_RECORD", "RUN_RECORD", "config_key", "hyperparameter_name",
-    "read_json", "write_json", "write_text",
+    "ENDED", "IDENTITY_FILE", "PANELS_RECORD", "PRUNING_RECORD", "RUN_RECORD", "Status", "config_key",
+    "hyperparameter_name",
+    "pruned_at", "read_json", "searched_values", "trial_status", "write_json", "write_text",
 ]
 
 # In the project directory: the search's id, objective, direction and oracle.
@@ -27,6 +30,51 @@ PANELS_RECORD = "wandb_report.json"
 # a leading '_' marks W&B's own keys (hidden), leading and trailing '-' are stripped by the SDK, a leading
 # '$' is refused by its store. '%' itself is always encoded, so that the mapping can be undone.
 _EMPTY_KEY = "%"
+
+
+class Status(str, enum.Enum):
+    """A trial's status as kt-wandb tells it: KerasTuner's, and PRUNED for a completed trial a pruner stopped.
+
+    A `str`: each compares equal to its name, as KerasTuner's `TrialStatus` strings do.
+    """
+
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    PRUNED = "PRUNED"
+    FAILED = "FAILED"
+    INVALID = "INVALID"
+    INTERRUPTED = "INTERRUPTED"  # a run's: Ctrl-C or SIGTERM ended its trial
+    ABORTED = "ABORTED"  # a run's: an exception ended the search in its trial
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Trials that ended, in the order a report lists them.
+ENDED = (Status.COMPLETED, Status.PRUNED, Status.FAILED, Status.INVALID)
+
+
+def pruned_at(record: Mapping[str, Any]) -> int | None:
+    """The epoch a pruner stopped the trial after, from its run record; None where none did."""
+    pruned = record.get("pruned")
+    return None if pruned is None else int(pruned["epoch"])
+
+
+def trial_status(status: str, record: Mapping[str, Any]) -> Status:
+    """A trial's status from KerasTuner's (`trial.json`) and its run record: PRUNED for a completed trial a pruner
+    stopped (KerasTuner completes it with its best score so far)."""
+    if status == Status.COMPLETED and pruned_at(record) is not None:
+        return Status.PRUNED
+    return Status(status)
+
+
+# KerasTuner's own bookkeeping among a trial's values (Hyperband's `tuner/epochs`, ...): no hyperparameter.
+_KERAS_TUNER_KEYS = "tuner/"
+
+
+def searched_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's hyperparameters: its values without KerasTuner's own `tuner/...` bookkeeping."""
+    return {name: value for name, value in values.items() if not name.startswith(_KERAS_TUNER_KEYS)}
 
 
 def config_key(name: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kt_wandb._records import searched_values
 from kt_wandb._wandb_env import DEFAULT_TIMEOUT, check_timeout
 
 __all__ = ["main"]
@@ -208,7 +209,7 @@ def _report_command(args: argparse.Namespace) -> int:
 def _progress_tuner(**kwargs: Any) -> Any:
     """A `WandbTuner` that prints one line as each trial ends."""
     from kt_wandb import WandbTuner
-    from kt_wandb._records import RUN_RECORD, read_json
+    from kt_wandb._records import RUN_RECORD, pruned_at, read_json
     from kt_wandb.tuners import planned_trials
 
     class ProgressTuner(WandbTuner):
@@ -230,9 +231,9 @@ def _progress_tuner(**kwargs: Any) -> Any:
                 count = f"{finished}/{self.total}" if self.total else str(finished)
             name = self.oracle.objective.name
             score = f"{name}={done.score:.4f}" if done.score is not None else done.status.lower()
-            pruned = read_json(Path(self.get_trial_dir(trial.trial_id)) / RUN_RECORD).get("pruned")
+            pruned = pruned_at(read_json(Path(self.get_trial_dir(trial.trial_id)) / RUN_RECORD))
             if pruned is not None:
-                score += f" (pruned after epoch {pruned['epoch']})"
+                score += f" (pruned after epoch {pruned})"
             best = self.oracle.get_best_trials(1)
             best_text = f"best={best[0].score:.4f}" if best and best[0].score is not None else ""
             seconds = time.monotonic() - self._started
@@ -300,9 +301,8 @@ def _report(tuner: Any, data: Any, seconds: float) -> None:
     print(f"\nsearch finished in {seconds:.0f} s: best trial {best.trial_id}, {name}={best.score:.4f}, "
           f"test accuracy {test_accuracy:.4f} on {len(data.x_test)} held-out examples")
     print("best hyperparameters:")
-    for key, value in best.hyperparameters.values.items():
-        if not key.startswith("tuner/"):
-            print(f"  {key} = {value}")
+    for key, value in searched_values(best.hyperparameters.values).items():
+        print(f"  {key} = {value}")
     print(f"trials: {tuner.project_dir}")
     print(f"report: {tuner.report()}  (open it in a browser; no network needed)")
     if tuner.wandb_mode == "offline":

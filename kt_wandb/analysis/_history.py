@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 
 from kt_wandb._direction import Direction
+from kt_wandb._records import ENDED
 
 __all__ = [
     "AXIS_SWITCH", "AXIS_SWITCH_SCRIPT", "compact", "history_figure", "label", "optimization_history",
     "searches_figure",
 ]
 
-_ENDED = ("COMPLETED", "PRUNED", "FAILED", "INVALID")
 
 
 def optimization_history(frame: pd.DataFrame, direction: str) -> pd.DataFrame:
@@ -38,7 +38,7 @@ def optimization_history(frame: pd.DataFrame, direction: str) -> pd.DataFrame:
         score of the trials ended so far, NaN until one has a score; monotone
         in the objective's direction).
     """
-    ended = frame[frame["status"].isin(_ENDED)].copy()
+    ended = frame[frame["status"].isin(ENDED)].copy()
     started = pd.to_datetime(frame.get("started"), utc=True, errors="coerce", format="ISO8601")
     origin = started.min() if started is not None and started.notna().any() else None
     if origin is not None:

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 
 from kt_wandb._direction import Direction
+from kt_wandb._records import Status
 
 __all__ = ["best_row", "number_text", "overview_html", "run_reference"]
 
-_ORDER = ("COMPLETED", "PRUNED", "RUNNING", "FAILED", "INVALID")
+_ORDER = (Status.COMPLETED, Status.PRUNED, Status.RUNNING, Status.FAILED, Status.INVALID)
 
 
 def best_row(frame: pd.DataFrame, direction: str) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from kt_wandb._direction import Direction
 from kt_wandb._heap import paused_collector
-from kt_wandb._records import IDENTITY_FILE, RUN_RECORD, read_json
+from kt_wandb._records import IDENTITY_FILE, RUN_RECORD, Status, pruned_at, read_json, searched_values, trial_status
 
 __all__ = ["learning_curves", "load_trials", "results_frame", "search_space", "trim_read_cache"]
 
@@ -182,13 +182,12 @@ def results_frame(
     for trial in trials:
         values = trial["hyperparameters"]["values"]
         record = trial["wandb"]
-        row: dict[str, Any] = {"trial_id": trial["trial_id"], "status": trial["status"]}
-        if trial["status"] == "COMPLETED" and record.get("pruned") is not None:
-            row["status"] = "PRUNED"
-            row["pruned_at_epoch"] = record["pruned"]["epoch"]
+        row: dict[str, Any] = {"trial_id": trial["trial_id"], "status": str(trial_status(trial["status"], record))}
+        if row["status"] == Status.PRUNED:
+            row["pruned_at_epoch"] = pruned_at(record)
         message = (trial.get("message") or "").strip()
         row["error"] = message.splitlines()[-1] if message else None
-        row.update({f"param_{k}": v for k, v in values.items() if not k.startswith("tuner/")})
+        row.update({f"param_{k}": v for k, v in searched_values(values).items()})
         if "tuner/bracket" in values:  # Hyperband's: where the trial sits in its schedule, and its parent
             row.update({"bracket": values["tuner/bracket"], "round": values.get("tuner/round"),
                         "continued_from": values.get("tuner/trial_id")})

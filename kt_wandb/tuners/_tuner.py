@@ -16,7 +16,7 @@ import numpy as np
 
 from kt_wandb._direction import Direction
 from kt_wandb._log import logger
-from kt_wandb._records import config_key
+from kt_wandb._records import Status, config_key, pruned_at, searched_values, trial_status
 from kt_wandb.pruners import Pruner, make_pruner
 from kt_wandb.tuners import _service
 from kt_wandb.tuners._checks import (
@@ -72,8 +72,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SearchTerminated", "WandbTuner"]
 
-# KerasTuner's own bookkeeping in `hp.values` (Hyperband's), kept out of the config.
-_INTERNAL_PREFIX = "tuner/"
 
 
 @contextlib.contextmanager
@@ -417,7 +415,7 @@ class WandbTuner(kt.Tuner):
         if mode != "disabled" and self._role.opens_runs:  # the first trial needn't wait for wandb's service
             _service.start_in_background()
         logger.info(f"{reason}; runs of search {self.wandb_group!r} go to {self.wandb_dir}.")
-        names = [n for n in self._local_oracle.hyperparameters.values if not n.startswith(_INTERNAL_PREFIX)]
+        names = list(searched_values(self._local_oracle.hyperparameters.values))
         renamed = [f"{n!r} as {config_key(n)!r}" for n in names if config_key(n) != n]
         if renamed and mode != "disabled":
             logger.warning(f"W&B can't take {len(renamed)} hyperparameter name(s) as config keys as they are; "
@@ -472,7 +470,7 @@ class WandbTuner(kt.Tuner):
         super().on_trial_begin(trial)
         self._memory.begin()
         values = trial.hyperparameters.values
-        config = {k: v for k, v in values.items() if not k.startswith(_INTERNAL_PREFIX)}
+        config = searched_values(values)
         # Names W&B can't take as config keys are logged under a reversible encoding of themselves.
         keys = {name: config_key(name) for name in config}
         renamed = {key: name for name, key in keys.items() if key != name}
@@ -853,10 +851,10 @@ class WandbTuner(kt.Tuner):
     def _finish_run(self, trial_run: TrialRun, trial: Trial) -> None:
         done = self._scored(trial)
         completed = done.status == TrialStatus.COMPLETED
-        summary: dict[str, Any] = {"trial/status": done.status if completed else TrialStatus.FAILED}
-        pruned = trial_run.record.get("pruned")
-        if completed and pruned is not None:
-            summary.update({"trial/status": "PRUNED", "trial/pruned_at_epoch": pruned["epoch"]})
+        status = trial_status(done.status, trial_run.record) if completed else Status.FAILED
+        summary: dict[str, Any] = {"trial/status": str(status)}
+        if status == Status.PRUNED:
+            summary["trial/pruned_at_epoch"] = pruned_at(trial_run.record)
             trial_run.tag("pruned")
         if completed:
             for name in done.metrics.metrics:
@@ -917,11 +915,7 @@ class WandbTuner(kt.Tuner):
                 type="model",
                 metadata={
                     "trial_id": trial.trial_id,
-                    "hyperparameters": {
-                        k: v
-                        for k, v in trial.hyperparameters.values.items()
-                        if not k.startswith(_INTERNAL_PREFIX)
-                    },
+                    "hyperparameters": searched_values(trial.hyperparameters.values),
                     self.oracle.objective.name: trial.score,
                 },
             )
