@@ -58,11 +58,3 @@ def test_data_flows_one_way_the_analysis_and_the_pruners_import_no_tuner():
     assert not {name for name in pruners if name.startswith(("kt_wandb.tuners", "kt_wandb.analysis", "keras"))}
 
 
-
-def test_a_trials_status_is_keras_tuners_and_pruned_where_a_pruner_stopped_it():
-    from kt_wandb._records import Status, pruned_at, trial_status
-
-    stopped = {"pruned": {"epoch": 2, "part": 0}}
-    assert trial_status("COMPLETED", stopped) == Status.PRUNED == "PRUNED" and pruned_at(stopped) == 2
-    assert trial_status("COMPLETED", {}) == "COMPLETED" and pruned_at({}) is None
-    assert trial_status("FAILED", stopped) == "FAILED"  # a failure stays one
