@@ -344,13 +344,7 @@ class WandbTuner(kt.Tuner):
         **kwargs: Any,
     ) -> None:
         # Every argument is checked before KerasTuner may overwrite a project directory.
-        if hypermodel is None and type(self).run_trial is WandbTuner.run_trial:
-            # KerasTuner's own rule (its check compares with `Tuner.run_trial`, which this class overrides).
-            raise ValueError(  # KerasTuner's own first words, for code that matches them
-                "Received `hypermodel=None`. Expected a `hypermodel` (a function `hp -> compiled keras.Model`, or "
-                "a `keras_tuner.HyperModel`). To fix, pass the function that builds the model, or subclass "
-                "WandbTuner and override `run_trial` to build and train the model yourself."
-            )
+        self._check_hypermodel(hypermodel)
         check_wandb_arguments(wandb_entity=wandb_entity, wandb_kwargs=wandb_kwargs, log_best_model=log_best_model,
                               wandb_panels=wandb_panels, tensorboard_dir=tensorboard_dir)
         self.wandb_timeout = check_timeout(wandb_timeout)
@@ -362,17 +356,7 @@ class WandbTuner(kt.Tuner):
         self.worker_id = self._role.worker_id
         self._heartbeat_timeout = heartbeat_timeout()
         self._seed = kwargs.get("seed")
-        self.pruner = make_pruner(pruner)
-        oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
-        forgive_divergence(oracle_instance)
-        resumable_grid(oracle_instance)
-        if self.pruner is not None:
-            _check_prunable(oracle_instance, pruner)
-            enable_pruning(oracle_instance, self.pruner)
-            if type(self).run_trial is not WandbTuner.run_trial:
-                logger.warning("pruner= acts through KerasTuner's per-epoch hook (its TunerCallback): an overridden "
-                               "run_trial that trains without super().run_trial, or without the callbacks it is "
-                               "given, prunes nothing.")
+        oracle_instance, tuner_kwargs = self._prepare_oracle(oracle, objective, pruner, kwargs)
         self._role.prepare(tuner_kwargs)
         self._local_oracle = oracle_instance
         self._init_kwargs = init_kwargs(
@@ -384,16 +368,63 @@ class WandbTuner(kt.Tuner):
             timeout=self.wandb_timeout,
         )
         super().__init__(oracle=oracle_instance, hypermodel=hypermodel, **tuner_kwargs)
-        self._heartbeat: Heartbeat | NullHeartbeat = NullHeartbeat()
-        self._interruptions = Interruptions()
-        self._artifact_notice = OnceNotice()  # a model that can't be logged is said once
-        self._memory = TrialMemory(keras.backend.backend())
         self.oracle_name = oracle_name(oracle_instance)
         self.log_best_model = log_best_model
         # By default where wandb-workspaces, which builds them, is installed: no complaint each search where it isn't.
         self.wandb_panels = wandb_panels if wandb_panels is not None else _panels_installed()
         self.tensorboard_dir = os.path.abspath(tensorboard_dir) if tensorboard_dir is not None else None
         self._wandb_mode = mode
+        self._start_state()
+        self._identify_search()
+        self._session = self._new_session()
+        if mode != "disabled" and self._role.opens_runs:  # the first trial needn't wait for wandb's service
+            _service.start_in_background()
+        logger.info(f"{reason}; runs of search {self.wandb_group!r} go to {self.wandb_dir}.")
+        self._say_renamed_hyperparameters()
+
+    def _check_hypermodel(self, hypermodel: Any) -> None:
+        if hypermodel is None and type(self).run_trial is WandbTuner.run_trial:
+            # KerasTuner's own rule (its check compares with `Tuner.run_trial`, which this class overrides).
+            raise ValueError(  # KerasTuner's own first words, for code that matches them
+                "Received `hypermodel=None`. Expected a `hypermodel` (a function `hp -> compiled keras.Model`, or "
+                "a `keras_tuner.HyperModel`). To fix, pass the function that builds the model, or subclass "
+                "WandbTuner and override `run_trial` to build and train the model yourself."
+            )
+
+    def _prepare_oracle(
+        self, oracle: str | kt.Oracle, objective: Any, pruner: str | Pruner | None, kwargs: dict[str, Any]
+    ) -> tuple[kt.Oracle, dict[str, Any]]:
+        """The oracle, made or given, with kt-wandb's changes (divergence, a resumable grid, the pruner), and
+        the arguments left for `kt.Tuner`."""
+        self.pruner = make_pruner(pruner)
+        oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
+        forgive_divergence(oracle_instance)
+        resumable_grid(oracle_instance)
+        if self.pruner is not None:
+            _check_prunable(oracle_instance, pruner)
+            enable_pruning(oracle_instance, self.pruner)
+            if type(self).run_trial is not WandbTuner.run_trial:
+                logger.warning("pruner= acts through KerasTuner's per-epoch hook (its TunerCallback): an overridden "
+                               "run_trial that trains without super().run_trial, or without the callbacks it is "
+                               "given, prunes nothing.")
+        return oracle_instance, tuner_kwargs
+
+    def _start_state(self) -> None:
+        """What the tuner keeps between its hooks, as it is before any search."""
+        self._heartbeat: Heartbeat | NullHeartbeat = NullHeartbeat()
+        self._interruptions = Interruptions()
+        self._artifact_notice = OnceNotice()  # a model that can't be logged is said once
+        self._memory = TrialMemory(keras.backend.backend())
+        self._trial_run: TrialRun | None = None
+        self._cv: CrossValidation | None = None
+        self._part = 0  # the execution (or fold) of the trial that trains now
+        self._fit_epochs: Any = None  # the epochs of the fit in progress, as the fit itself has them
+        self._live: LiveReport | None = None  # the report written while a search runs
+        self._ended_seen = 0  # the chief's: how many trials had ended at the live report's last look
+        self._verbose = True  # search(verbose=...)'s, for the search's closing lines
+
+    def _identify_search(self) -> None:
+        """The search's id (new, or the one a resumed search recorded) and the W&B group of its runs."""
         identity = SearchIdentity(
             self.project_dir,
             objective=self.oracle.objective.name,
@@ -404,20 +435,11 @@ class WandbTuner(kt.Tuner):
         if not identity.resumed:
             check_new_search_id(self.search_id, self._init_kwargs["dir"])
         self.wandb_group = self._init_kwargs.get("group") or f"{self.project_name}-{self.search_id}"
-        self._trial_run: TrialRun | None = None
-        self._session = self._new_session()
-        self._cv: CrossValidation | None = None
-        self._part = 0  # the execution (or fold) of the trial that trains now
-        self._fit_epochs: Any = None  # the epochs of the fit in progress, as the fit itself has them
-        self._live: LiveReport | None = None  # the report written while a search runs
-        self._ended_seen = 0  # the chief's: how many trials had ended at the live report's last look
-        self._verbose = True  # search(verbose=...)'s, for the search's closing lines
-        if mode != "disabled" and self._role.opens_runs:  # the first trial needn't wait for wandb's service
-            _service.start_in_background()
-        logger.info(f"{reason}; runs of search {self.wandb_group!r} go to {self.wandb_dir}.")
+
+    def _say_renamed_hyperparameters(self) -> None:
         names = list(searched_values(self._local_oracle.hyperparameters.values))
         renamed = [f"{n!r} as {config_key(n)!r}" for n in names if config_key(n) != n]
-        if renamed and mode != "disabled":
+        if renamed and self._wandb_mode != "disabled":
             logger.warning(f"W&B can't take {len(renamed)} hyperparameter name(s) as config keys as they are; "
                            f"logged {', '.join(renamed)} (each run's summary maps them back under trial/hp_names; "
                            f"kt_wandb.analysis.hyperparameter_name undoes it).")
