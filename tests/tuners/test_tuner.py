@@ -342,7 +342,7 @@ def test_training_keeps_kerass_asynchronous_dispatch(tmp_path, digits, tiny_mode
 
     hooks = ("on_batch_end", "on_train_batch_end", "on_test_batch_end")
     assert [(type(c).__name__, h) for c in callbacks for h in hooks if not is_default(getattr(c, h))] == []
-    assert any(type(c).__name__ == "_EpochTunerCallback" for c in callbacks)  # the tuner's epoch hooks still run
+    assert any(type(c).__name__ == "EpochTunerCallback" for c in callbacks)  # the tuner's epoch hooks still run
 
 
 def test_a_tuner_with_batch_hooks_still_gets_every_batch(tmp_path, digits, tiny_model):
