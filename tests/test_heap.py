@@ -25,7 +25,7 @@ def test_within_a_frozen_block_an_analysis_call_leaves_it_frozen(tmp_path):
         frozen = gc.get_freeze_count()
         with pytest.raises(FileNotFoundError):
             results_frame(tmp_path / "nothing")
-        assert gc.get_freeze_count() == frozen > 0
+        assert 0 < gc.get_freeze_count() <= frozen  # still frozen (a thread may free a frozen object meanwhile)
     assert gc.get_freeze_count() == 0
 
 
