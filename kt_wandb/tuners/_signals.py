@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -39,27 +40,15 @@ def _handled_signals() -> list[signal.Signals]:
     return [signum for signum in wanted if signum is not None and signal.getsignal(signum) is signal.SIG_DFL]
 
 
-@contextlib.contextmanager
-def _blocked(signums: list[signal.Signals]) -> Iterator[None]:
-    """Delivery of `signums` held back inside (where the platform can), so handlers change with no gap between."""
-    if not signums or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    signal.pthread_sigmask(signal.SIG_BLOCK, signums)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, signums)
-
-
 class Interruptions:
     """Owns a search's signal handling, from `__enter__` to `__exit__`.
 
     Inside, SIGTERM and SIGHUP (each where left to the default) raise
     `SearchTerminated`, a `KeyboardInterrupt`, so the search finishes the
     trial's run as on Ctrl-C; Ctrl-C raises `KeyboardInterrupt` as Python's own
-    handler does. Handlers are swapped with those signals blocked, so none
-    lands between two swaps.
+    handler does. One that lands while the handlers are swapped waits until
+    they all are: raised at the first look on entry, handed to the handler
+    found on entry on exit.
     An interruption that Python dropped because it landed in a finalizer
     (`__del__`, run when a trial's graphs are freed) is kept, through
     `sys.unraisablehook`, and raised again by `raise_pending()`: at the next
@@ -83,6 +72,7 @@ class Interruptions:
         self._previous: dict[signal.Signals, Any] = {}
         self._previous_hook: Any = None
         self._held: list[KeyboardInterrupt] | None = None  # inside `deferred()`: what arrived meanwhile
+        self._swapping: list[int] | None = None  # while the handlers are swapped: the signals that arrived
 
     def __enter__(self) -> Interruptions:
         if threading.current_thread() is not threading.main_thread():
@@ -90,17 +80,22 @@ class Interruptions:
         wanted = _handled_signals()
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Ctrl-C, where left to Python
             wanted.append(signal.SIGINT)
-        with _blocked(wanted):  # a signal meanwhile waits until every handler is in place
+        arrived = self._swapping = []  # one that lands between two swaps waits, and is raised at the first look
+        try:
             for signum in wanted:
                 self._previous[signum] = signal.signal(signum, self._hold)
             self._previous_hook = sys.unraisablehook
             sys.unraisablehook = self._keep_dropped
+        finally:
+            self._swapping = None
+        self._dropped.extend(self._interruption(signum) for signum in arrived[:1])
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        with _blocked(list(self._previous)):  # ... and until every handler found on entry is back
+        arrived = self._swapping = []  # one that lands between two swaps goes to the handler found on entry
+        try:
             for signum, previous in self._previous.items():
                 signal.signal(signum, signal.SIG_DFL if previous is None else previous)
             self._previous.clear()
@@ -109,6 +104,10 @@ class Interruptions:
             self._previous_hook = None
             self._dropped.clear()
             self._held = None
+        finally:
+            self._swapping = None
+        for number in arrived[:1]:
+            os.kill(os.getpid(), number)
 
     def raise_pending(self) -> None:
         """Raises again the first interruption that Python dropped in a finalizer, if any."""
@@ -144,8 +143,15 @@ class Interruptions:
         if held:
             raise held[0]
 
+    @staticmethod
+    def _interruption(signum: int) -> KeyboardInterrupt:
+        return KeyboardInterrupt() if signum == signal.SIGINT else SearchTerminated(signum)
+
     def _hold(self, signum: int, frame: Any) -> None:
-        interruption = KeyboardInterrupt() if signum == signal.SIGINT else SearchTerminated(signum)
+        if self._swapping is not None:  # between two swaps of the handlers: raising would leave some swapped
+            self._swapping.append(signum)
+            return
+        interruption = self._interruption(signum)
         if self._held is None or self._held:  # not holding, or the second one: now
             raise interruption
         self._held.append(interruption)

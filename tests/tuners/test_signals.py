@@ -157,3 +157,41 @@ def test_a_finish_cut_short_leaves_nothing_held_for_the_next_signal_or_search():
             with pytest.raises(SearchTerminated):
                 os.kill(os.getpid(), signal.SIGTERM)  # not held: raised at once
                 time.sleep(0.2)
+
+
+
+def swapping_then(monkeypatch: pytest.MonkeyPatch, when: int, sent: signal.Signals) -> None:
+    """A real `sent` to this process right after the handler of `when` is swapped (a signal can't be timed there)."""
+    real = signal.signal
+    done: list[bool] = []
+
+    def swap(signum, handler):
+        previous = real(signum, handler)
+        if signum == when and not done:
+            done.append(True)
+            os.kill(os.getpid(), sent)
+            time.sleep(0.05)  # its handler runs here, between two swaps
+        return previous
+
+    monkeypatch.setattr(signal, "signal", swap)
+
+
+def test_a_signal_between_two_swaps_on_entry_waits_until_every_handler_is_in_place(monkeypatch):
+    swapping_then(monkeypatch, signal.SIGTERM, signal.SIGTERM)  # before SIGHUP's and Ctrl-C's are swapped
+    with Interruptions() as interruptions:
+        assert signal.getsignal(signal.SIGINT) == interruptions._hold  # every handler in place
+        with pytest.raises(SearchTerminated):
+            interruptions.raise_pending()  # at the first look: the next epoch end or trial start
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_signal_between_two_swaps_on_exit_goes_to_the_handler_found_on_entry(monkeypatch):
+    interruptions = Interruptions()
+    with pytest.raises(KeyboardInterrupt):  # Python's own Ctrl-C, after the search
+        with interruptions:
+            swapping_then(monkeypatch, signal.SIGTERM, signal.SIGINT)  # Ctrl-C's not back yet
+        time.sleep(0.2)
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
