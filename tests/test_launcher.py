@@ -142,7 +142,7 @@ WAITING_WORKER = textwrap.dedent(
         while len(list(flags.iterdir())) < 2:
             time.sleep(0.1)
         raise SystemExit(int(os.environ["CHIEF_CODE"]))
-    from kt_wandb.tuners._distributed import wait_for_chief
+    from kt_wandb.distribute import wait_for_chief
     print("waiting", flush=True)
     (flags / me).touch()
     wait_for_chief()
@@ -165,7 +165,7 @@ def test_a_chief_that_ends_before_serving_stops_the_waiting_workers(tmp_path, mo
 
 
 def test_a_worker_waits_for_the_chief_and_says_so_when_it_never_comes(monkeypatch, capsys):
-    from kt_wandb.tuners._distributed import wait_for_chief
+    from kt_wandb.distribute import wait_for_chief
 
     with socket.socket() as probe:  # a port nobody serves
         probe.bind(("127.0.0.1", 0))

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from keras_tuner.src import protos
+from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
 from keras_tuner.src.engine import oracle as _oracle_module
 from keras_tuner.src.engine.objective import MultiObjective
 from keras_tuner.src.engine.trial import Trial, TrialStatus
@@ -31,9 +33,9 @@ from keras_tuner.src.engine.tuner_utils import TunerCallback, convert_to_metrics
 from keras_tuner.src.utils import load_json
 
 __all__ = [
-    "MultiObjective", "Trial", "TrialStatus", "TunerCallback", "checkpoint_files", "chief_parts",
-    "convert_to_metrics_dict", "holding", "hyperband_schedule_size", "load_json", "rebuild_grid_order",
-    "replace_failure_check", "requeue", "take_from_queue", "trial_dir", "trials_dir",
+    "MultiObjective", "OracleServicer", "Trial", "TrialStatus", "TunerCallback", "checkpoint_files",
+    "convert_to_metrics_dict", "exit_chief", "holding", "hyperband_schedule_size", "load_json", "protos",
+    "rebuild_grid_order", "replace_failure_check", "requeue", "take_from_queue", "trial_dir", "trials_dir",
 ]
 
 
@@ -113,11 +115,3 @@ def trials_dir(oracle: Any) -> Path:
 def checkpoint_files(tuner: Any, trial_id: str) -> tuple[str, str]:
     """A trial's saved model: its build config and its best weights, as the tuner names them."""
     return tuner._get_build_config_fname(trial_id), tuner._get_checkpoint_fname(trial_id)
-
-
-def chief_parts() -> tuple[Any, Any, Callable[[Any], bool]]:
-    """KerasTuner's gRPC `protos`, its chief's `OracleServicer` and `exit_chief` (imported when a chief serves)."""
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
-
-    return protos, OracleServicer, exit_chief

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from kt_wandb.tuners._distributed import Heartbeat, expected_workers, role, wait_for_chief, worker_id
+from kt_wandb.distribute import Heartbeat, expected_workers, role, wait_for_chief, worker_id
 
 if TYPE_CHECKING:
     from kt_wandb.tuners._tuner import WandbTuner

@@ -16,6 +16,7 @@ import numpy as np
 
 from kt_wandb._log import logger
 from kt_wandb._records import Status, config_key, pruned_at, searched_values, trial_status
+from kt_wandb.distribute import Heartbeat, heartbeat_timeout
 from kt_wandb.pruners import Pruner, make_pruner
 from kt_wandb.tuners import _service
 from kt_wandb.tuners._checks import (
@@ -26,17 +27,12 @@ from kt_wandb.tuners._checks import (
     is_whole_number,
 )
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
-from kt_wandb.tuners._distributed import (
-    Heartbeat,
-    heartbeat_timeout,
-    holding,
-    serve_oracle,
-)
 from kt_wandb.tuners._keras_tuner import (
     Trial,
     TrialStatus,
     checkpoint_files,
     convert_to_metrics_dict,
+    holding,
     load_json,
 )
 from kt_wandb.tuners._live_report import LiveReport
@@ -616,6 +612,8 @@ class WandbTuner(kt.Tuner):
 
     def _serve(self, verbose: Any) -> None:
         """The chief's part: serve the oracle until the workers are done, then end the search."""
+        from kt_wandb.distribute._chief import serve_oracle  # the chief's alone
+
         if verbose is not None:
             self.oracle.verbose = verbose
         self.save()

@@ -18,7 +18,8 @@ from conftest import child_env
 from wandb_log import read_runs
 
 from kt_wandb.analysis import results_frame
-from kt_wandb.tuners._distributed import heartbeat_timeout, reap_silent_workers, role
+from kt_wandb.distribute import heartbeat_timeout, role
+from kt_wandb.distribute._chief import reap_silent_workers
 from kt_wandb.tuners._wandb import SEARCH_ID_ENV, SearchIdentity
 
 SCRIPT = Path(__file__).with_name("distributed_search.py")
@@ -93,10 +94,10 @@ def test_a_silent_workers_trial_goes_to_the_next_worker_that_asks(tmp_path):
 def test_a_late_result_from_a_dropped_worker_is_kept_and_its_trial_not_run_again(tmp_path, capsys):
     from keras_tuner.src import protos
 
-    from kt_wandb.tuners._distributed import _servicer_class
+    from kt_wandb.distribute._chief import Servicer
 
     oracle = _oracle(tmp_path)
-    servicer = _servicer_class()(oracle)
+    servicer = Servicer(oracle)
     slow = oracle.create_trial("worker0")
     oracle.create_trial("worker1")
     assert reap_silent_workers(oracle, {"worker0": 0.0, "worker1": 95.0}, timeout=10, now=100.0)
@@ -119,10 +120,11 @@ def test_an_exception_in_the_chiefs_oracle_leaves_its_lock_free(tmp_path):
     from keras_tuner.src import protos
     from keras_tuner.src.engine import oracle as oracle_module
 
-    from kt_wandb.tuners._distributed import _servicer_class, holding
+    from kt_wandb.distribute._chief import Servicer
+    from kt_wandb.tuners._keras_tuner import holding
 
     oracle = _oracle(tmp_path, max_trials=10)
-    servicer = _servicer_class()(oracle)
+    servicer = Servicer(oracle)
     service = protos.get_service()
     for i in range(3):
         trial = oracle.create_trial(f"worker{i}")
@@ -156,10 +158,10 @@ def test_every_request_to_the_chief_holds_the_oracles_lock(tmp_path):
     from keras_tuner.src.engine import oracle as oracle_module
     from keras_tuner.src.engine.trial import Trial
 
-    from kt_wandb.tuners._distributed import _servicer_class
+    from kt_wandb.distribute._chief import Servicer
 
     oracle = _oracle(tmp_path, max_trials=200)
-    servicer = _servicer_class()(oracle)
+    servicer = Servicer(oracle)
     service = protos.get_service()
     seen_unlocked = []
     original = oracle.get_best_trials
@@ -201,7 +203,7 @@ def test_the_chief_serves_until_every_expected_worker_is_told_to_stop(tmp_path, 
     import grpc
     from keras_tuner.src import protos
 
-    from kt_wandb.tuners._distributed import serve_oracle
+    from kt_wandb.distribute._chief import serve_oracle
 
     oracle = _finished_oracle(tmp_path)
     port = _chief_address(monkeypatch, workers=2)
@@ -236,7 +238,7 @@ def test_a_second_chief_on_a_port_in_use_is_refused(tmp_path, monkeypatch):
     from keras_tuner.src import protos
 
     from kt_wandb._handshake import answers
-    from kt_wandb.tuners._distributed import serve_oracle
+    from kt_wandb.distribute._chief import serve_oracle
 
     first = _finished_oracle(tmp_path / "first")
     port = _chief_address(monkeypatch, workers=1)

@@ -119,7 +119,7 @@ def test_the_bridge_from_fit_and_the_results_to_metrics(tmp_path):
 
 
 def test_the_chiefs_parts_serve_what_kt_wandbs_servicer_overrides():
-    protos, servicer, exit_chief = internals.chief_parts()
+    protos, servicer, exit_chief = internals.protos, internals.OracleServicer, internals.exit_chief
     for method in ("CreateTrial", "UpdateTrial", "EndTrial", "GetTrial", "GetSpace", "UpdateSpace", "GetBestTrials"):
         assert callable(getattr(servicer, method)), method
     assert callable(exit_chief) and hasattr(protos.get_service(), "CreateTrialResponse")
