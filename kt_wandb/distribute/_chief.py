@@ -151,11 +151,23 @@ def serve_oracle(
         on_poll: Called after each look, without the oracle's lock (the live
             report's writer).
     """
-    import grpc
-
     timeout = heartbeat_timeout() if timeout is None else timeout
     address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
     servicer = Servicer(oracle)
+    server = _bound_server(servicer, address)
+    server.start()
+    print(f"{SERVING_LINE}{address}; a worker silent for {timeout:g} s "
+          f"gives its trial back.", flush=True)
+    try:
+        _serve_until_done(servicer, timeout=timeout, poll_s=poll_s, on_poll=on_poll)
+    finally:
+        server.stop(grace=1)
+
+
+def _bound_server(servicer: Servicer, address: str) -> Any:
+    """A gRPC server of `servicer`, bound to `address`; refused where the address is in use."""
+    import grpc
+
     # gRPC binds with SO_REUSEPORT by default: a second chief on the same port would bind too and take half
     # the workers' connections. Without it, a port in use is refused here.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=[("grpc.so_reuseport", 0)])
@@ -170,34 +182,36 @@ def serve_oracle(
             f"bound (another chief, or another program, may use it). To fix, choose another "
             f"KERASTUNER_ORACLE_PORT (or let `kt-wandb launch` pick one)."
         )
-    server.start()
-    print(f"{SERVING_LINE}{address}; a worker silent for {timeout:g} s "
-          f"gives its trial back.", flush=True)
+    return server
+
+
+def _serve_until_done(
+    servicer: Servicer, *, timeout: float, poll_s: float, on_poll: Callable[[], None] | None
+) -> None:
+    """Looks every `poll_s` for silent workers and for the end: every trial done and every worker told so."""
+    oracle = servicer.oracle
     expected = expected_workers()
     finished_at: float | None = None
-    try:
-        while True:
-            time.sleep(poll_s)
-            with holding(oracle):
-                dropped = reap_silent_workers(oracle, servicer.last_seen, timeout, time.monotonic())
-            for tuner_id, trial_id in dropped:
-                servicer.done.add(tuner_id)
-                what = f"; trial {trial_id} goes back to the queue" if trial_id else ""
-                logger.warning(f"worker {tuner_id} silent for over {timeout:g} s, dropped{what}.")
-            if on_poll is not None:
-                on_poll()
-            with holding(oracle):
-                ended = servicer.stop_triggered and exit_chief(oracle)
-            if not ended:
-                continue
-            # Every trial is done. Workers still starting (or reading a finished search) have yet to be told
-            # to stop: without an answer they would wait on the chief for KerasTuner's hour.
-            if len(servicer.done) >= expected:
-                break
-            finished_at = finished_at or time.monotonic()
-            if time.monotonic() - finished_at > timeout:
-                logger.warning(f"{expected - len(servicer.done)} of {expected} worker(s) never asked for a trial "
-                               f"in {timeout:g} s after the last one; the chief ends.")
-                break
-    finally:
-        server.stop(grace=1)
+    while True:
+        time.sleep(poll_s)
+        with holding(oracle):
+            dropped = reap_silent_workers(oracle, servicer.last_seen, timeout, time.monotonic())
+        for tuner_id, trial_id in dropped:
+            servicer.done.add(tuner_id)
+            what = f"; trial {trial_id} goes back to the queue" if trial_id else ""
+            logger.warning(f"worker {tuner_id} silent for over {timeout:g} s, dropped{what}.")
+        if on_poll is not None:
+            on_poll()
+        with holding(oracle):
+            ended = servicer.stop_triggered and exit_chief(oracle)
+        if not ended:
+            continue
+        # Every trial is done. Workers still starting (or reading a finished search) have yet to be told
+        # to stop: without an answer they would wait on the chief for KerasTuner's hour.
+        if len(servicer.done) >= expected:
+            return
+        finished_at = finished_at or time.monotonic()
+        if time.monotonic() - finished_at > timeout:
+            logger.warning(f"{expected - len(servicer.done)} of {expected} worker(s) never asked for a trial "
+                           f"in {timeout:g} s after the last one; the chief ends.")
+            return
