@@ -90,6 +90,15 @@ def _add_search_parser(commands: Any) -> None:
         help="stop hopeless trials early (not with hyperband, which does already; default: none)",
     )
     search.add_argument("--seed", type=int, default=0, help="seeds the oracle and the data's split")
+    _add_wandb_options(search)
+    search.add_argument("--directory", default="kt_wandb_runs", help="where trials and W&B files go")
+    search.add_argument("--project-name", default=None, help="the search's name (default: data-model-oracle)")
+    search.add_argument(
+        "--overwrite", action="store_true", help="start afresh instead of resuming a search of this name"
+    )
+
+
+def _add_wandb_options(search: Any) -> None:
     search.add_argument("--wandb-project", default="kt-wandb", help="the W&B project of the runs")
     search.add_argument("--wandb-mode", choices=["online", "offline", "disabled"], default="offline",
                         help="offline keeps the runs on disk for `wandb sync`")
@@ -97,11 +106,6 @@ def _add_search_parser(commands: Any) -> None:
         "--wandb-timeout", type=_seconds, default=DEFAULT_TIMEOUT,
         help="the most seconds a trial waits on W&B's server (half to start its run, half to upload it); "
         "past it the search goes on offline",
-    )
-    search.add_argument("--directory", default="kt_wandb_runs", help="where trials and W&B files go")
-    search.add_argument("--project-name", default=None, help="the search's name (default: data-model-oracle)")
-    search.add_argument(
-        "--overwrite", action="store_true", help="start afresh instead of resuming a search of this name"
     )
 
 
