@@ -20,7 +20,6 @@ from wandb_log import recording_ends
 from kt_wandb import WandbTuner
 from kt_wandb._records import RUN_RECORD
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 
 
 def online_tuner(tmp_path: Path, build, cls: type[WandbTuner] = WandbTuner, **kwargs) -> WandbTuner:
