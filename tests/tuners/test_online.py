@@ -21,7 +21,6 @@ from kt_wandb import WandbTuner
 from kt_wandb._records import RUN_RECORD
 
 
-
 def online_tuner(tmp_path: Path, build, cls: type[WandbTuner] = WandbTuner, **kwargs) -> WandbTuner:
     kwargs.setdefault("max_trials", 3)
     kwargs.setdefault("wandb_mode", "online")
