@@ -14,7 +14,7 @@ from typing import Any
 
 from kt_wandb._log import logger
 from kt_wandb._records import RUN_RECORD, write_json
-from kt_wandb.tuners._wandb import DEFAULT_TIMEOUT
+from kt_wandb._wandb_env import DEFAULT_TIMEOUT
 
 __all__ = ["OnceNotice", "TrialRun", "WandbSession", "previous_attempts"]
 

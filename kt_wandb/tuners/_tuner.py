@@ -16,6 +16,7 @@ import numpy as np
 
 from kt_wandb._log import logger
 from kt_wandb._records import Status, config_key, pruned_at, searched_values, trial_status
+from kt_wandb._wandb_env import DEFAULT_TIMEOUT, check_timeout
 from kt_wandb.distribute import Heartbeat, heartbeat_timeout
 from kt_wandb.pruners import Pruner, make_pruner
 from kt_wandb.tuners import _service
@@ -51,10 +52,8 @@ from kt_wandb.tuners._tensorboard import write_experiment
 from kt_wandb.tuners._trial_callbacks import FitLength, TrialLogger, without_batch_hooks
 from kt_wandb.tuners._trial_run import OnceNotice, TrialRun, WandbSession
 from kt_wandb.tuners._wandb import (
-    DEFAULT_TIMEOUT,
     SearchIdentity,
     check_new_search_id,
-    check_timeout,
     init_kwargs,
     resolve_mode,
     run_id,

@@ -12,16 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from kt_wandb._records import IDENTITY_FILE
-from kt_wandb._wandb_env import DEFAULT_TIMEOUT, check_timeout, has_credentials
+from kt_wandb._wandb_env import DEFAULT_TIMEOUT, has_credentials
 
 __all__ = [
     "MODES",
     "RESERVED_INIT_KEYS",
     "SEARCH_ID_ENV",
     "SearchIdentity",
-    "DEFAULT_TIMEOUT",
     "check_new_search_id",
-    "check_timeout",
     "has_credentials",
     "init_kwargs",
     "with_settings",
