@@ -25,9 +25,9 @@ from kt_wandb.tuners._wandb import SEARCH_ID_ENV, SearchIdentity
 SCRIPT = Path(__file__).with_name("distributed_search.py")
 
 
-def _oracle(tmp_path: Path, max_trials: int = 4) -> kt.Oracle:
+def _oracle(tmp_path: Path, max_trials: int = 4, *, units: int = 100) -> kt.Oracle:
     hp = kt.HyperParameters()
-    hp.Int("units", 1, 100)
+    hp.Int("units", 1, units)
     oracle = kt.oracles.RandomSearchOracle(
         objective=kt.Objective("score", "max"), max_trials=max_trials, hyperparameters=hp, seed=0
     )
@@ -160,7 +160,9 @@ def test_every_request_to_the_chief_holds_the_oracles_lock(tmp_path):
 
     from kt_wandb.distribute._chief import Servicer
 
-    oracle = _oracle(tmp_path, max_trials=200)
+    # A space far larger than the 80 trials: a random oracle that can't find new values says "stop", and the
+    # chief then tells a worker to wait while others run; this test is about the lock, not about that.
+    oracle = _oracle(tmp_path, max_trials=200, units=1_000_000)
     servicer = Servicer(oracle)
     service = protos.get_service()
     seen_unlocked = []
@@ -178,6 +180,7 @@ def test_every_request_to_the_chief_holds_the_oracles_lock(tmp_path):
             for _ in range(10):
                 reply = servicer.CreateTrial(service.CreateTrialRequest(tuner_id=name), None)
                 trial = Trial.from_proto(reply.trial)
+                assert trial.status == "RUNNING", trial.status
                 servicer.UpdateTrial(service.UpdateTrialRequest(trial_id=trial.trial_id, metrics={"score": 1.0}), None)
                 trial.status = "COMPLETED"
                 servicer.EndTrial(service.EndTrialRequest(trial=trial.to_proto()), None)
