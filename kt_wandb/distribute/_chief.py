@@ -8,19 +8,22 @@ changes: a worker silent for longer than the timeout is dropped and its trial
 goes back to the queue; a worker asking for a trial while others still run
 theirs is told to wait (rather than to stop), so it can take over a dropped
 trial; and a waiting worker is answered after a short pause instead of at once.
+It also answers only the search's own workers, over TLS where certificates are
+given (`kt_wandb.distribute._auth`), and prints a line for each worker it drops
+(`DROPPED_LINE`), which `kt-wandb launch` reads to end that worker.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
-from kt_wandb._handshake import SERVING_LINE
+from kt_wandb._handshake import DROPPED_LINE, SERVING_LINE
 from kt_wandb._log import logger
-from kt_wandb.distribute._environment import expected_workers, heartbeat_timeout
+from kt_wandb.distribute._auth import bind, server_interceptors
+from kt_wandb.distribute._environment import chief_address, expected_workers, heartbeat_timeout
 from kt_wandb.tuners._keras_tuner import (
     OracleServicer,
     Trial,
@@ -152,7 +155,7 @@ def serve_oracle(
             report's writer).
     """
     timeout = heartbeat_timeout() if timeout is None else timeout
-    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    address = chief_address()
     servicer = Servicer(oracle)
     server = _bound_server(servicer, address)
     server.start()
@@ -165,15 +168,19 @@ def serve_oracle(
 
 
 def _bound_server(servicer: Servicer, address: str) -> Any:
-    """A gRPC server of `servicer`, bound to `address`; refused where the address is in use."""
+    """A gRPC server of `servicer`, bound to `address`; refused where the address is in use.
+
+    It answers only requests with the search's token (where one is set), over TLS where certificates are given.
+    """
     import grpc
 
     # gRPC binds with SO_REUSEPORT by default: a second chief on the same port would bind too and take half
     # the workers' connections. Without it, a port in use is refused here.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=[("grpc.so_reuseport", 0)])
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=[("grpc.so_reuseport", 0)],
+                         interceptors=server_interceptors())
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
-        bound = server.add_insecure_port(address)
+        bound = bind(server, address)
     except RuntimeError:
         bound = 0
     if not bound:
@@ -199,7 +206,8 @@ def _serve_until_done(
         for tuner_id, trial_id in dropped:
             servicer.done.add(tuner_id)
             what = f"; trial {trial_id} goes back to the queue" if trial_id else ""
-            logger.warning(f"worker {tuner_id} silent for over {timeout:g} s, dropped{what}.")
+            # On stdout, as the serving line: `kt-wandb launch` reads it to end the worker, should it hang.
+            print(f"{DROPPED_LINE}{tuner_id}: silent for over {timeout:g} s{what}.", flush=True)
         if on_poll is not None:
             on_poll()
         with holding(oracle):

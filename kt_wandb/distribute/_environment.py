@@ -14,8 +14,8 @@ from kt_wandb._handshake import WORKERS_ENV, answers
 from kt_wandb._log import logger
 
 __all__ = [
-    "CHIEF_WAIT_S", "DEFAULT_HEARTBEAT_TIMEOUT", "HEARTBEAT_TIMEOUT_ENV", "expected_workers", "heartbeat_timeout",
-    "role", "wait_for_chief", "worker_id",
+    "CHIEF_WAIT_S", "DEFAULT_HEARTBEAT_TIMEOUT", "HEARTBEAT_TIMEOUT_ENV", "chief_address", "expected_workers",
+    "heartbeat_timeout", "role", "wait_for_chief", "worker_id",
 ]
 
 # Seconds a worker may stay silent before the chief gives its trial to another worker.
@@ -44,6 +44,12 @@ def worker_id(environ: Mapping[str, str] | None = None) -> str:
     """The id of this worker (`KERASTUNER_TUNER_ID`)."""
     env = os.environ if environ is None else environ
     return env["KERASTUNER_TUNER_ID"]
+
+
+def chief_address(environ: Mapping[str, str] | None = None) -> str:
+    """The chief's `host:port` (`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`)."""
+    env = os.environ if environ is None else environ
+    return f"{env['KERASTUNER_ORACLE_IP']}:{env['KERASTUNER_ORACLE_PORT']}"
 
 
 def heartbeat_timeout(environ: Mapping[str, str] | None = None) -> float:

@@ -13,6 +13,7 @@ KerasTuner whose internals differ fails there, by name, not somewhere in a searc
 - Where a trial's files go (`_get_trial_dir`, `_project_dir`; the tuner's checkpoint and build config names).
 - The tuner's bridge from `fit` (`TunerCallback`) and how results become metrics (`convert_to_metrics_dict`).
 - The distributed chief (`OracleServicer`, `exit_chief`, the gRPC `protos`).
+- The distributed worker's channel to the chief (`OracleClient.stub`, which KerasTuner builds on an insecure channel).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "MultiObjective", "OracleServicer", "Trial", "TrialStatus", "TunerCallback", "checkpoint_files",
     "convert_to_metrics_dict", "exit_chief", "holding", "hyperband_schedule_size", "load_json", "protos",
     "rebuild_grid_order", "replace_failure_check", "requeue", "take_from_queue", "trial_dir", "trials_dir",
+    "use_channel",
 ]
 
 
@@ -115,3 +117,12 @@ def trials_dir(oracle: Any) -> Path:
 def checkpoint_files(tuner: Any, trial_id: str) -> tuple[str, str]:
     """A trial's saved model: its build config and its best weights, as the tuner names them."""
     return tuner._get_build_config_fname(trial_id), tuner._get_checkpoint_fname(trial_id)
+
+
+def use_channel(client: Any, channel: Any) -> None:
+    """Makes KerasTuner's `OracleClient` send its requests over `channel`.
+
+    Its own `__init__` opens `grpc.insecure_channel` to the chief and keeps
+    only the stub built on it; every request goes through that stub.
+    """
+    client.stub = protos.get_service_grpc().OracleStub(channel)

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from kt_wandb.distribute import Heartbeat, expected_workers, role, wait_for_chief, worker_id
+from kt_wandb.distribute import Heartbeat, chief_address, expected_workers, role, wait_for_chief, worker_id
 
 if TYPE_CHECKING:
     from kt_wandb.tuners._tuner import WandbTuner
@@ -80,7 +80,10 @@ class Chief(_Distributed):
     opens_runs = False
 
     def prepare(self, tuner_kwargs: MutableMapping[str, Any]) -> None:
+        from kt_wandb.distribute._auth import check_serving  # gRPC: a distributed search's alone
+
         expected_workers()  # a bad KT_WANDB_WORKERS is refused now, not once the search is done
+        check_serving()  # and serving beyond loopback without a token, before a project directory is wiped
 
     def search(self, tuner: WandbTuner, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any]) -> None:
         tuner._cv = None
@@ -104,6 +107,14 @@ class Worker(_Distributed):
 
     def heartbeat(self, oracle: Any, timeout: float) -> Heartbeat:
         return Heartbeat(oracle, interval=min(10.0, timeout / 4))
+
+    def search(self, tuner: WandbTuner, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any]) -> None:
+        from kt_wandb.distribute._auth import connect
+
+        # KerasTuner's OracleClient talks to the chief on an insecure channel of its own, without the token:
+        # its requests go over ours, and a worker the chief refuses ends here, before it takes a trial.
+        connect(tuner.oracle, chief_address())
+        tuner._search_trials(fit_args, fit_kwargs)
 
     def after_search(self, tuner: WandbTuner) -> None:
         tuner._read_finished_search()

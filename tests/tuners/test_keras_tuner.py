@@ -123,3 +123,30 @@ def test_the_chiefs_parts_serve_what_kt_wandbs_servicer_overrides():
     for method in ("CreateTrial", "UpdateTrial", "EndTrial", "GetTrial", "GetSpace", "UpdateSpace", "GetBestTrials"):
         assert callable(getattr(servicer, method)), method
     assert callable(exit_chief) and hasattr(protos.get_service(), "CreateTrialResponse")
+
+
+def test_every_request_of_keras_tuners_oracle_client_goes_over_the_channel_it_is_given(tmp_path, monkeypatch):
+    import socket
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src.distribute.oracle_client import OracleClient
+
+    served = oracle(tmp_path / "chief")
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    internals.protos.get_service_grpc().add_OracleServicer_to_server(internals.OracleServicer(served), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    with socket.socket() as probe:  # where KerasTuner's own channel points: nothing serves there
+        probe.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(probe.getsockname()[1]))
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker0")
+    try:
+        client = OracleClient(oracle(tmp_path / "worker"))
+        internals.use_channel(client, grpc.insecure_channel(f"127.0.0.1:{port}"))
+        trial = client.create_trial("worker0")
+        assert trial.trial_id in served.trials and client.get_trial(trial.trial_id).trial_id == trial.trial_id
+        assert "units" in client.get_space().values
+    finally:
+        server.stop(grace=0)
