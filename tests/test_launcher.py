@@ -229,3 +229,89 @@ def test_no_process_outlives_the_launcher(tmp_path, how):
         assert proc.returncode == 128 + signal.SIGHUP, rest
     _, alive = psutil.wait_procs(children, timeout=30)
     assert alive == [], [p.cmdline() for p in alive]
+
+
+# Each process writes down the token it was given; the chief serves and ends once both workers have.
+TOKEN_TOY = textwrap.dedent(
+    """
+    import os, pathlib, socket, time
+    me, flags = os.environ["KERASTUNER_TUNER_ID"], pathlib.Path(os.environ["FLAGS"])
+    (flags / me).write_text(os.environ.get("KT_WANDB_TOKEN", ""))
+    if me == "chief":
+        server = socket.create_server((os.environ["KERASTUNER_ORACLE_IP"], int(os.environ["KERASTUNER_ORACLE_PORT"])))
+        while len(list(flags.iterdir())) < 3:
+            time.sleep(0.1)
+    """
+)
+
+
+def _tokens(tmp_path, name: str) -> tuple[dict[str, str], str]:
+    flags = tmp_path / name
+    flags.mkdir()
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FLAGS", str(flags))
+        command = [sys.executable, "-c", TOKEN_TOY]
+        assert launch(command, workers=2, gpus="none", grace_s=2, output=out) == 0, out.getvalue()
+    return {p.name: p.read_text() for p in flags.iterdir()}, out.getvalue()
+
+
+def test_each_launch_gives_its_processes_a_fresh_token_through_their_environment_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("KT_WANDB_TOKEN", raising=False)
+    first, said = _tokens(tmp_path, "first")
+    second, _ = _tokens(tmp_path, "second")
+    assert sorted(first) == ["chief", "worker0", "worker1"] and len(set(first.values())) == 1
+    token = first["chief"]
+    assert len(token) >= 32 and token not in said  # never in the launch's output
+    assert set(second.values()) != {token}  # a fresh one each launch
+    monkeypatch.setenv("KT_WANDB_TOKEN", "the-one-every-host-has")  # several hosts: the user's own
+    assert set(_tokens(tmp_path, "set")[0].values()) == {"the-one-every-host-has"}
+    plans = plan_launch(2, gpus=None, host="127.0.0.1", port=1, token="t0k3n")
+    assert [p.env["KT_WANDB_TOKEN"] for p in plans] == ["t0k3n"] * 3
+
+
+# worker0 hangs (SIGSTOP) or fails; the chief drops the hung one as a chief does, and completes the search
+# once worker1 has finished.
+HANGING_WORKER = textwrap.dedent(
+    """
+    import os, pathlib, signal, socket, sys, time
+    from kt_wandb._handshake import DROPPED_LINE, SERVING_LINE
+    me, flags = os.environ["KERASTUNER_TUNER_ID"], pathlib.Path(os.environ["FLAGS"])
+    if me == "chief":
+        server = socket.create_server((os.environ["KERASTUNER_ORACLE_IP"], int(os.environ["KERASTUNER_ORACLE_PORT"])))
+        print(SERVING_LINE + "here", flush=True)
+        while not (flags / "worker0").exists():
+            time.sleep(0.1)
+        if sys.argv[1] == "hang":
+            time.sleep(1)
+            print(DROPPED_LINE + "worker0: silent for over 1 s; trial 01 goes back to the queue.", flush=True)
+        while not (flags / "worker1").exists():
+            time.sleep(0.1)
+        sys.exit(0)
+    (flags / me).touch()
+    if me == "worker0" and sys.argv[1] == "hang":
+        os.kill(os.getpid(), signal.SIGSTOP)
+    sys.exit(3 if me == "worker0" else 0)
+    """
+)
+
+
+@pytest.mark.parametrize("worker0", ["hang", "fail"])
+def test_a_worker_the_chief_dropped_is_ended_and_a_completed_search_forgives_only_lost_workers(
+    tmp_path, monkeypatch, worker0
+):
+    (tmp_path / "flags").mkdir()
+    monkeypatch.setenv("FLAGS", str(tmp_path / "flags"))
+    out = io.StringIO()
+    started = time.monotonic()
+    code = launch([sys.executable, "-c", HANGING_WORKER, worker0], workers=2, gpus="none", grace_s=2, output=out)
+    text = out.getvalue()
+    assert time.monotonic() - started < 60, text  # the hung worker does not keep the launch going
+    if worker0 == "fail":  # an error of the worker's own still fails the launch, search completed or not
+        assert code == 3 and "worker0 failed (exit code 3)" in text, text
+        return
+    assert code == 0, text
+    assert "the chief dropped worker0 as silent: ending it (SIGTERM, then SIGKILL after 2 s)" in text
+    assert "worker0 still runs 2 s after SIGTERM: SIGKILL" in text  # stopped, it can't act on SIGTERM
+    lost = "the search completed; lost on the way, their trials run by other workers: worker0 (killed by SIGKILL)"
+    assert lost in text

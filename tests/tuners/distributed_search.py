@@ -3,7 +3,9 @@
     python distributed_search.py DIRECTORY MAX_TRIALS
 
 `KILL_WORKER=<worker id>` makes that worker SIGKILL itself at the end of the
-first epoch of its second trial; `TRIAL_SLEEP=<s>` makes each trial's model
+first epoch of its second trial, `HANG_WORKER=<worker id>` SIGSTOP itself there
+(a hung process, heartbeat thread included); `OVERWRITE=0` resumes the search
+in DIRECTORY rather than start it anew; `TRIAL_SLEEP=<s>` makes each trial's model
 build that much slower, so that every worker gets trials; `FINISH_SLEEP=<s>`
 makes each trial's end (its run's finish, an artifact upload) that much slower;
 `EPOCHS=<n>` trains each trial that many epochs (default 2); `PRUNE=1` prunes
@@ -34,8 +36,11 @@ class KillAtSecondTrial(keras.callbacks.Callback):
         _fits += 1
 
     def on_epoch_end(self, epoch, logs=None):
-        if _fits == 2 and os.environ.get("KILL_WORKER") == os.environ.get("KERASTUNER_TUNER_ID"):
+        me = os.environ.get("KERASTUNER_TUNER_ID")
+        if _fits == 2 and os.environ.get("KILL_WORKER") == me:
             os.kill(os.getpid(), signal.SIGKILL)
+        if _fits == 2 and os.environ.get("HANG_WORKER") == me:
+            os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def build(hp):
@@ -81,7 +86,8 @@ def main() -> None:
     pruner = OddAfterTwoOthers(os.path.join(directory, "decisions.jsonl")) if os.environ.get("PRUNE") else None
     tuner = SlowFinish(
         build, objective="val_accuracy", oracle="random", max_trials=max_trials, seed=1, pruner=pruner,
-        wandb_project="kt-wandb-distributed", directory=directory, project_name="search", overwrite=True,
+        wandb_project="kt-wandb-distributed", directory=directory, project_name="search",
+        overwrite=os.environ.get("OVERWRITE", "1") == "1",
     )
     epochs = int(os.environ.get("EPOCHS", "2"))
     tuner.search(x, y, epochs=epochs, validation_split=0.25, verbose=0, callbacks=[KillAtSecondTrial()])

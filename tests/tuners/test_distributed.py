@@ -402,8 +402,11 @@ def test_the_chief_prunes_each_workers_trials_from_every_workers_curves(tmp_path
 @pytest.mark.slow
 def test_a_worker_killed_mid_trial_loses_nothing_and_the_other_finishes_the_search(tmp_path, wandb_env):
     done = _launch(tmp_path, 6, KILL_WORKER="worker0", KT_WANDB_HEARTBEAT_TIMEOUT="5")
-    assert done.returncode == 128 + 9, done.stdout[-4000:]  # the launcher reports the failed worker
+    # The launcher says which worker died; the search completed all the same, so the launch succeeds.
+    assert done.returncode == 0, done.stdout[-4000:]
     assert "worker0 failed (killed by SIGKILL)" in done.stdout
+    assert "the search completed; lost on the way, their trials run by other workers: worker0 (killed by SIGKILL)" \
+        in done.stdout
     assert "[chief] done as chief: 6 trials, 6 completed" in done.stdout
 
     trials = _trials(tmp_path / "search" / "search")
