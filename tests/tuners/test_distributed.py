@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -465,3 +466,68 @@ def test_ctrl_c_to_the_launcher_finishes_every_workers_trial_run(tmp_path, wandb
         assert run.exit_code == 255 and run.summary["trial/status"] == "INTERRUPTED" and run.history
     assert {run.summary["trial/worker"] for run in runs.values()} == {"worker0", "worker1"}
 
+
+
+@pytest.mark.slow
+def test_a_hung_worker_is_ended_by_the_launcher_and_the_launch_ends_with_the_search(tmp_path, wandb_env):
+    # worker0 stops (SIGSTOP, heartbeat thread included) in its second trial: the chief drops it and worker1 runs
+    # that trial; the launcher, told by the chief, ends worker0 (a stopped process acts on no SIGTERM: SIGKILL
+    # after the grace period) instead of waiting for it forever.
+    call = ("import sys; from kt_wandb.launcher import launch; "
+            "sys.exit(launch(sys.argv[1:], workers=2, gpus='none', grace_s=5))")
+    command = [sys.executable, "-c", call, sys.executable, str(SCRIPT), str(tmp_path / "search"), "6"]
+    token = "tok" + secrets.token_hex(16)  # the launcher's own, as on several hosts
+    env = child_env(TRIAL_SLEEP="1", HANG_WORKER="worker0", KT_WANDB_HEARTBEAT_TIMEOUT="5", KT_WANDB_TOKEN=token)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-4000:]  # the search completed: a lost worker fails nothing
+    assert "[launch] the chief dropped worker0 as silent: ending it (SIGTERM, then SIGKILL after 5 s)" in done.stdout
+    assert "[launch] worker0 still runs 5 s after SIGTERM: SIGKILL" in done.stdout
+    assert "[chief] done as chief: 6 trials, 6 completed" in done.stdout
+    assert "[worker1] done as worker" in done.stdout and "[worker0] done as worker" not in done.stdout
+    trials = _trials(tmp_path / "search" / "search")
+    assert len(trials) == 6 and all(t["status"] == "COMPLETED" for t in trials.values())
+    (retried,) = [t for t in trials.values() if t["run"]["previous_attempts"]]
+    assert retried["run"]["worker"] == "worker1" and retried["run"]["previous_attempts"][0]["worker"] == "worker0"
+    assert all(t["run"]["exit_code"] == 0 for t in trials.values())
+    # The token is in no output, trial file or W&B run (config, metadata, history) of the search.
+    assert token not in done.stdout + done.stderr
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
+
+
+def _completed(project: Path) -> int:
+    done = 0
+    for path in project.glob("trial_*/trial.json"):
+        try:
+            done += json.loads(path.read_text())["status"] == "COMPLETED"
+        except (OSError, ValueError):  # being written
+            pass
+    return done
+
+
+@pytest.mark.slow
+def test_a_killed_chief_ends_the_launch_and_the_same_command_resumes_the_search(tmp_path, wandb_env):
+    import psutil
+
+    command = [
+        sys.executable, "-m", "kt_wandb.cli", "launch", "--workers", "2", "--gpus", "none", "--",
+        sys.executable, str(SCRIPT), str(tmp_path / "search"), "6",
+    ]
+    env = child_env(TRIAL_SLEEP="1", OVERWRITE="0")  # a script that resumes its search, as a user's would
+    launcher = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    project = tmp_path / "search" / "search"
+    deadline = time.monotonic() + 300
+    while _completed(project) < 2:
+        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()[0][-4000:]
+        time.sleep(0.2)
+    (chief,) = [p for p in psutil.Process(launcher.pid).children() if p.environ().get("KERASTUNER_TUNER_ID") == "chief"]
+    chief.send_signal(signal.SIGKILL)  # its host rebooted, say
+    out, _ = launcher.communicate(timeout=180)
+    assert launcher.returncode == 128 + 9, out[-4000:]
+    assert "the chief failed (killed by SIGKILL): stopping worker0, worker1" in out
+    assert _completed(project) < 6
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert "[chief] done as chief: 6 trials, 6 completed" in again.stdout
+    trials = _trials(project)
+    assert len(trials) == 6 and all(t["status"] == "COMPLETED" and t["run"]["exit_code"] == 0 for t in trials.values())
