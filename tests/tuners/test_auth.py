@@ -123,7 +123,7 @@ def test_a_worker_process_with_another_token_exits_at_once_creating_no_trial(tmp
     assert "not-the-searchs" not in done.stdout + done.stderr  # the token is never printed
 
 
-def test_a_chief_beyond_loopback_without_a_token_refuses_to_serve_unless_told_to(caplog):
+def test_a_chief_beyond_loopback_without_a_token_refuses_to_serve_unless_told_to(capsys):
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.1") and not is_loopback("chief.example")
     check_serving({"KERASTUNER_ORACLE_IP": "127.0.0.1"})
@@ -131,7 +131,10 @@ def test_a_chief_beyond_loopback_without_a_token_refuses_to_serve_unless_told_to
     with pytest.raises(ValueError, match=r"Expected KT_WANDB_TOKEN for a chief serving on 0\.0\.0\.0.*received "
                                          r"none\. To fix.*KT_WANDB_INSECURE=1 serves without one"):
         check_serving({"KERASTUNER_ORACLE_IP": "0.0.0.0"})
-    check_serving({"KERASTUNER_ORACLE_IP": "0.0.0.0", "KT_WANDB_INSECURE": "1"})  # warns
+    assert "KT_WANDB_INSECURE" not in capsys.readouterr().err
+    check_serving({"KERASTUNER_ORACLE_IP": "0.0.0.0", "KT_WANDB_INSECURE": "1"})
+    warned = capsys.readouterr().err
+    assert "serving the oracle on 0.0.0.0 without KT_WANDB_TOKEN (KT_WANDB_INSECURE=1): anyone" in warned
 
 
 def test_a_chief_tuner_refuses_before_it_wipes_its_project_directory(tmp_path, monkeypatch, wandb_env):
