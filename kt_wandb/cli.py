@@ -213,7 +213,7 @@ def _report_command(args: argparse.Namespace) -> int:
 def _progress_tuner(**kwargs: Any) -> Any:
     """A `WandbTuner` that prints one line as each trial ends."""
     from kt_wandb import WandbTuner
-    from kt_wandb._records import RUN_RECORD, pruned_at, read_json
+    from kt_wandb._records import RUN_RECORD, TrialRecord, read_json
     from kt_wandb.tuners import planned_trials
 
     class ProgressTuner(WandbTuner):
@@ -235,7 +235,7 @@ def _progress_tuner(**kwargs: Any) -> Any:
                 count = f"{finished}/{self.total}" if self.total else str(finished)
             name = self.oracle.objective.name
             score = f"{name}={done.score:.4f}" if done.score is not None else done.status.lower()
-            pruned = pruned_at(read_json(Path(self.get_trial_dir(trial.trial_id)) / RUN_RECORD))
+            pruned = TrialRecord.from_json(read_json(Path(self.get_trial_dir(trial.trial_id)) / RUN_RECORD)).pruned_at
             if pruned is not None:
                 score += f" (pruned after epoch {pruned})"
             best = self.oracle.get_best_trials(1)
