@@ -1,6 +1,6 @@
 """What W&B online costs a search, against the W&B server double on 127.0.0.1 with a latency per request.
 
-The double is the tests' (`tests/wandb_server.py`), run in a process of its own (a server is another machine:
+The double is the tests' (`tests/helpers/wandb_server.py`), run in a process of its own (a server is another machine:
 its Python threads would otherwise take the interpreter's lock from the training); wandb is pointed at it as
 the tests' `online_wandb` does.
 
@@ -84,7 +84,7 @@ def main() -> None:
 _SERVE = """
 import json, os, sys
 sys.path.insert(0, sys.argv[1])
-from wandb_server import WandbServer
+from tests.helpers.wandb_server import WandbServer
 server = WandbServer(entity="team").start()
 print(json.dumps(server.url), flush=True)
 for line in sys.stdin:
@@ -108,7 +108,7 @@ server.heal()
 
 
 class Double:
-    """The tests' W&B server double (`tests/wandb_server.py`) in a process of its own, driven through a pipe.
+    """The tests' W&B server double (`tests/helpers/wandb_server.py`) in a process of its own, driven through a pipe.
 
     A server is another machine: in this process the double's Python threads would take the interpreter's lock
     from the training loop and wandb's Python side. It still shares the CPU cores (its seconds are printed).
@@ -117,8 +117,8 @@ class Double:
     def __init__(self) -> None:
         import subprocess
 
-        tests = str(Path(__file__).resolve().parents[1] / "tests")
-        self._process = subprocess.Popen([sys.executable, "-c", _SERVE, tests], stdin=subprocess.PIPE,
+        root = str(Path(__file__).resolve().parents[1])
+        self._process = subprocess.Popen([sys.executable, "-c", _SERVE, root], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, text=True)
         self.url: str = json.loads(self._process.stdout.readline())
 

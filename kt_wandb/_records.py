@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import os
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 __all__ = [
-    "ENDED", "IDENTITY_FILE", "PANELS_RECORD", "PRUNING_RECORD", "RUN_RECORD", "Status", "config_key",
-    "hyperparameter_name",
-    "pruned_at", "read_json", "searched_values", "trial_status", "write_json", "write_text",
+    "ENDED", "IDENTITY_FILE", "PANELS_RECORD", "PRUNING_RECORD", "RUN_RECORD", "Status", "Summary", "TrialRecord",
+    "config_key", "hyperparameter_name", "read_json", "searched_values", "trial_status", "write_json", "write_text",
 ]
 
 # In the project directory: the search's id, objective, direction and oracle.
@@ -54,16 +55,130 @@ class Status(str, enum.Enum):
 ENDED = (Status.COMPLETED, Status.PRUNED, Status.FAILED, Status.INVALID)
 
 
-def pruned_at(record: Mapping[str, Any]) -> int | None:
-    """The epoch a pruner stopped the trial after, from its run record; None where none did."""
-    pruned = record.get("pruned")
-    return None if pruned is None else int(pruned["epoch"])
+class Summary:
+    """The keys kt-wandb writes in a trial's W&B run summary, beside the metrics and the objective's own name."""
+
+    TRIAL_ID = "trial/id"
+    STATUS = "trial/status"
+    ERROR = "trial/error"
+    TRACEBACK = "trial/traceback"
+    PRUNED_AT = "trial/pruned_at_epoch"
+    DIVERGED_AT = "trial/diverged_at_epoch"
+    HP_NAMES = "trial/hp_names"  # W&B config keys that stand for other hyperparameter names
+    WORKER = "trial/worker"
+    ATTEMPT = "trial/attempt"
+    PREVIOUS_RUN = "trial/previous_run"
+    MODEL_ARTIFACT_ERROR = "trial/model_artifact_error"
+    BEST_EPOCH = "best_epoch"
+    CV_FOLDS = "cv/folds"
+
+    @staticmethod
+    def part_score(kind: str, index: int, objective: str) -> str:
+        """An execution's or fold's score: `fold_<i>/<objective>`."""
+        return f"{kind}_{index}/{objective}"
+
+    @staticmethod
+    def cv_std(objective: str) -> str:
+        """The standard deviation of the folds' scores."""
+        return f"cv/{objective}_std"
+
+    @staticmethod
+    def hyperband(values: Mapping[str, Any]) -> dict[str, Any]:
+        """Hyperband's place for a trial (`hyperband/bracket`, ...), from KerasTuner's `tuner/...` values."""
+        if values.get("tuner/bracket") is None:
+            return {}
+        names = {"bracket": "bracket", "round": "round", "epochs": "epochs", "initial_epoch": "initial_epoch",
+                 "continued_from": "trial_id"}
+        return {f"hyperband/{key}": values.get(f"tuner/{name}") for key, name in names.items()}
 
 
-def trial_status(status: str, record: Mapping[str, Any]) -> Status:
+@dataclass
+class TrialRecord:
+    """One attempt at a trial, as `wandb_run.json` in the trial's directory records it: the tuner writes it,
+    the analysis and the CLI read it.
+
+    A field that is None (or False) is left out of the file, as older versions left it out; keys this version
+    doesn't know are kept in `extra` and written back.
+
+    Attributes:
+        run_id: The W&B run's id (`<search id>-<trial id>`, `-r<n>` for a later attempt).
+        mode: The run's W&B mode: "online", "offline", "disabled", or "failed" where W&B could not start it.
+        started: When the attempt began (ISO 8601, UTC).
+        run_dir: The run's local folder (W&B's `run.dir`'s parent).
+        exit_code: The run's exit code; None while it runs, or where the process died first.
+        duration_s: Seconds from the run's start to its finish.
+        written: Whether wandb-core confirmed the run's log whole on disk.
+        upload_timed_out: Online, its upload outlasted the finish timeout: kept on disk, for `kt-wandb sync`.
+        history: Each execution's (or fold's) epochs: `[{"epoch": 0, "loss": ...}, ...]`.
+        execution_scores: Each execution's score, where a trial had several.
+        fold_scores: Each fold's score, under cross-validation.
+        pruned: Where a pruner stopped the trial: `{"epoch": e, "part": i}`.
+        diverged: Where the loss went non-finite: `{"epoch": e, "loss": x, "part": name}`.
+        previous_attempts: The earlier attempts' records, without their history.
+        unreadable: An earlier attempt whose record was torn.
+    """
+
+    run_id: str | None = None
+    name: str | None = None
+    group: str | None = None
+    project: str | None = None
+    entity: str | None = None
+    mode: str | None = None
+    started: str | None = None
+    run_dir: str | None = None
+    path: str | None = None
+    url: str | None = None
+    worker: str | None = None
+    exit_code: int | None = None
+    duration_s: float | None = None
+    written: bool | None = None
+    upload_timed_out: bool = False
+    history: list[list[dict[str, Any]]] | None = None
+    execution_scores: list[float] | None = None
+    fold_scores: list[float] | None = None
+    pruned: dict[str, Any] | None = None
+    diverged: dict[str, Any] | None = None
+    model_artifact_error: str | None = None
+    previous_attempts: list[TrialRecord] = field(default_factory=list)
+    unreadable: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TrialRecord:
+        """The record a `wandb_run.json` holds (any version's: unknown keys go to `extra`)."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "previous_attempts"}
+        record = cls(**{k: v for k, v in data.items() if k in known})
+        record.previous_attempts = [cls.from_json(a) for a in data.get("previous_attempts", [])]
+        record.extra = {k: v for k, v in data.items() if k not in known and k != "previous_attempts"}
+        return record
+
+    def to_json(self, *, top: bool = True) -> dict[str, Any]:
+        """The record as `wandb_run.json` holds it (`top`: the file's own, else an earlier attempt's within it)."""
+        data: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            unset = value is None or value is False
+            if f.name == "run_id" or (f.name not in ("extra", "previous_attempts") and not unset):
+                data[f.name] = value
+        if self.previous_attempts or top:
+            data["previous_attempts"] = [{"exit_code": a.exit_code, **a.to_json(top=False)}
+                                         for a in self.previous_attempts]
+        return {**data, **self.extra}
+
+    @property
+    def pruned_at(self) -> int | None:
+        """The epoch a pruner stopped the trial after; None where none did."""
+        return None if self.pruned is None else int(self.pruned["epoch"])
+
+    def scores(self, kind: str) -> list[float]:
+        """The executions' ("execution") or folds' ("fold") scores."""
+        return list((self.fold_scores if kind == "fold" else self.execution_scores) or [])
+
+
+def trial_status(status: str, record: TrialRecord) -> Status:
     """A trial's status from KerasTuner's (`trial.json`) and its run record: PRUNED for a completed trial a pruner
     stopped (KerasTuner completes it with its best score so far)."""
-    if status == Status.COMPLETED and pruned_at(record) is not None:
+    if status == Status.COMPLETED and record.pruned_at is not None:
         return Status.PRUNED
     return Status(status)
 

@@ -213,7 +213,7 @@ def _report_command(args: argparse.Namespace) -> int:
 def _progress_tuner(**kwargs: Any) -> Any:
     """A `WandbTuner` that prints one line as each trial ends."""
     from kt_wandb import WandbTuner
-    from kt_wandb._records import RUN_RECORD, pruned_at, read_json
+    from kt_wandb._records import RUN_RECORD, TrialRecord, read_json
     from kt_wandb.tuners import planned_trials
 
     class ProgressTuner(WandbTuner):
@@ -235,7 +235,7 @@ def _progress_tuner(**kwargs: Any) -> Any:
                 count = f"{finished}/{self.total}" if self.total else str(finished)
             name = self.oracle.objective.name
             score = f"{name}={done.score:.4f}" if done.score is not None else done.status.lower()
-            pruned = pruned_at(read_json(Path(self.get_trial_dir(trial.trial_id)) / RUN_RECORD))
+            pruned = TrialRecord.from_json(read_json(Path(self.get_trial_dir(trial.trial_id)) / RUN_RECORD)).pruned_at
             if pruned is not None:
                 score += f" (pruned after epoch {pruned})"
             best = self.oracle.get_best_trials(1)
@@ -258,27 +258,7 @@ def _search(args: argparse.Namespace) -> int:
     hypermodel = HYPERMODELS[args.model](data.x_train.shape[1:], data.num_classes)
     if args.oracle is None:
         args.oracle = "random" if args.pruner else "hyperband"
-    oracle_args: dict[str, Any] = {"seed": args.seed}
-    if args.oracle == "hyperband":
-        oracle_args.update(max_epochs=args.epochs, factor=3)
-        if args.max_trials:
-            oracle_args["max_trials"] = args.max_trials
-    else:
-        oracle_args["max_trials"] = args.max_trials or 10
-    project_name = args.project_name or f"{os.path.splitext(data.name)[0]}-{args.model}-{args.oracle}"
-    tuner = _progress_tuner(
-        hypermodel=hypermodel,
-        objective=args.objective,
-        oracle=args.oracle,
-        wandb_project=args.wandb_project,
-        wandb_mode=args.wandb_mode,
-        wandb_timeout=args.wandb_timeout,
-        directory=args.directory,
-        project_name=project_name,
-        overwrite=args.overwrite,
-        pruner=args.pruner,
-        **oracle_args,
-    )
+    tuner = _search_tuner(args, hypermodel, data.name)
     pruning = f", pruner {args.pruner}" if args.pruner else ""
     print(f"searching {data.name} ({len(data.x_train)} training examples) with {args.model}, "
           f"{args.oracle}{pruning}, {tuner.total or '?'} trials")
@@ -291,6 +271,36 @@ def _search(args: argparse.Namespace) -> int:
         return 0
     _report(tuner, data, time.monotonic() - started)
     return 0
+
+
+def _search_tuner(args: argparse.Namespace, hypermodel: Any, data_name: str) -> Any:
+    """The tuner of `kt-wandb search`, from its options (`args.oracle` chosen), showing its progress."""
+    project_name = args.project_name or f"{os.path.splitext(data_name)[0]}-{args.model}-{args.oracle}"
+    return _progress_tuner(
+        hypermodel=hypermodel,
+        objective=args.objective,
+        oracle=args.oracle,
+        wandb_project=args.wandb_project,
+        wandb_mode=args.wandb_mode,
+        wandb_timeout=args.wandb_timeout,
+        directory=args.directory,
+        project_name=project_name,
+        overwrite=args.overwrite,
+        pruner=args.pruner,
+        **_oracle_arguments(args),
+    )
+
+
+def _oracle_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments of `args.oracle`: Hyperband's epochs and factor, or the other oracles' number of trials."""
+    oracle_args: dict[str, Any] = {"seed": args.seed}
+    if args.oracle == "hyperband":
+        oracle_args.update(max_epochs=args.epochs, factor=3)
+        if args.max_trials:
+            oracle_args["max_trials"] = args.max_trials
+    else:
+        oracle_args["max_trials"] = args.max_trials or 10
+    return oracle_args
 
 
 def _report(tuner: Any, data: Any, seconds: float) -> None:

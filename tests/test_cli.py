@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import child_env
-from wandb_log import read_runs
 
 from kt_wandb.cli import main
+from tests.helpers.environment import child_env
+from tests.helpers.wandb_log import read_runs
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

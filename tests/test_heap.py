@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import sys
 import weakref
 from pathlib import Path
 
@@ -54,8 +53,6 @@ def test_an_exception_in_the_block_unfreezes_the_heap():
 
 # Issue #24, item 3: the analysis calls must leave the collector as they found it.
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
 
 class Cycle:
     """Garbage only the cycle-finding collector frees: it refers to itself."""
@@ -72,7 +69,7 @@ class Kept:
 
 @pytest.fixture(scope="module")
 def search(tmp_path_factory) -> Path:
-    from analysis_scale import make_search
+    from benchmarks.analysis_scale import make_search
 
     root = tmp_path_factory.mktemp("heap") / "search"
     make_search(root, 30, epochs=4)

@@ -9,8 +9,9 @@ import sys
 import textwrap
 
 import pytest
-from conftest import child_env
-from wandb_log import read_runs
+
+from tests.helpers.environment import child_env
+from tests.helpers.wandb_log import read_runs
 
 SCRIPT = textwrap.dedent(
     """

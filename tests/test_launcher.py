@@ -12,10 +12,10 @@ import textwrap
 import time
 
 import pytest
-from conftest import child_env
 
 from kt_wandb.cli import main
 from kt_wandb.launcher import launch, parse_gpus, plan_launch, visible_gpus
+from tests.helpers.environment import child_env
 
 # Stands in for a search script: the chief listens where a chief serves the oracle; workers do as told.
 TOY = textwrap.dedent(

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import child_env
-from wandb_log import read_runs
+
+from tests.helpers.environment import child_env
+from tests.helpers.wandb_log import read_runs
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 # What tells each Python example of the README apart, in the order the tests below number them.

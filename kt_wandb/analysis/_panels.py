@@ -25,7 +25,7 @@ from typing import Any
 
 from kt_wandb._direction import Direction
 from kt_wandb._log import logger
-from kt_wandb._records import IDENTITY_FILE, PANELS_RECORD, config_key, read_json, write_json
+from kt_wandb._records import IDENTITY_FILE, PANELS_RECORD, TrialRecord, config_key, read_json, write_json
 from kt_wandb.analysis._results import load_trials, search_space
 
 __all__ = ["PanelColumn", "PanelSpec", "build_wandb_report", "panel_spec", "publish_panels"]
@@ -133,7 +133,7 @@ def panel_spec(
         ValueError: When the search has no W&B runs or no objective recorded.
     """
     trials = load_trials(project_dir)
-    records = [t["wandb"] for t in trials if t["wandb"].get("mode") in _LOGGED]
+    records = [r for r in (TrialRecord.from_json(t["wandb"]) for t in trials) if r.mode in _LOGGED]
     facts = read_json(Path(project_dir) / IDENTITY_FILE)
     if not records or "objective" not in facts:
         raise ValueError(
@@ -148,9 +148,9 @@ def panel_spec(
     columns.append(PanelColumn("summary", facts["objective"], inverted=facts.get("direction") == "min"))
     curve_x, curve_y = _learning_curves(facts["objective"], records)
     return PanelSpec(
-        entity=entity or records[-1].get("entity"),
-        project=project or records[-1].get("project") or "uncategorized",
-        group=records[-1]["group"],
+        entity=entity or records[-1].entity,
+        project=project or records[-1].project or "uncategorized",
+        group=str(records[-1].group),
         objective=facts["objective"],
         direction=facts.get("direction", "max"),
         columns=columns,
@@ -160,21 +160,21 @@ def panel_spec(
     )
 
 
-def _run_count(records: list[dict[str, Any]]) -> int:
+def _run_count(records: list[TrialRecord]) -> int:
     """The search's W&B runs: each trial's, and those of its earlier attempts (each attempt is a run)."""
-    return sum(1 + sum(a.get("mode") in _LOGGED for a in r.get("previous_attempts", [])) for r in records)
+    return sum(1 + sum(a.mode in _LOGGED for a in r.previous_attempts) for r in records)
 
 
-def _learning_curves(objective: str, records: list[dict[str, Any]]) -> tuple[str | None, list[str]]:
+def _learning_curves(objective: str, records: list[TrialRecord]) -> tuple[str | None, list[str]]:
     """The learning curves' x and y keys, or (None, []) where no run logged the objective at an epoch.
 
     Each run logs its epochs under `epoch/<metric>` with the step metric `epoch/epoch`; where
     trials ran several executions or folds (recorded with their scores), under `execution_<i>/…`
     or `fold_<i>/…` instead, each with its own step: the first one's.
     """
-    if not any(objective in epoch for r in records for curve in r.get("history", []) for epoch in curve):
+    if not any(objective in epoch for r in records for curve in r.history or [] for epoch in curve):
         return None, []  # KerasTuner's MultiObjective: `multi_objective` is no epoch's metric
-    kinds = [kind for kind in ("fold", "execution") if any(r.get(f"{kind}_scores") for r in records)]
+    kinds = [kind for kind in ("fold", "execution") if any(r.scores(kind) for r in records)]
     prefix = f"{kinds[0]}_0" if kinds else "epoch"
     return f"{prefix}/epoch", [f"{prefix}/{objective}"]
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from kt_wandb._direction import Direction
 from kt_wandb._heap import paused_collector
-from kt_wandb._records import IDENTITY_FILE, RUN_RECORD, Status, pruned_at, read_json, searched_values, trial_status
+from kt_wandb._records import IDENTITY_FILE, RUN_RECORD, Status, TrialRecord, read_json, searched_values, trial_status
 
 __all__ = ["learning_curves", "load_trials", "results_frame", "search_space", "trim_read_cache"]
 
@@ -175,44 +175,10 @@ def results_frame(
         >>> frame = results_frame("runs/digits")  # doctest: +SKIP
         >>> frame.sort_values("score", ascending=False).head()  # doctest: +SKIP
     """
-    rows = []
     if trials is None:
         trials = load_trials(project_dir)
         trim_read_cache()
-    for trial in trials:
-        values = trial["hyperparameters"]["values"]
-        record = trial["wandb"]
-        row: dict[str, Any] = {"trial_id": trial["trial_id"], "status": str(trial_status(trial["status"], record))}
-        if row["status"] == Status.PRUNED:
-            row["pruned_at_epoch"] = pruned_at(record)
-        message = (trial.get("message") or "").strip()
-        row["error"] = message.splitlines()[-1] if message else None
-        row.update({f"param_{k}": v for k, v in searched_values(values).items()})
-        if "tuner/bracket" in values:  # Hyperband's: where the trial sits in its schedule, and its parent
-            row.update({"bracket": values["tuner/bracket"], "round": values.get("tuner/round"),
-                        "continued_from": values.get("tuner/trial_id")})
-        row["score"] = _number(trial.get("score"))
-        row["best_step"] = _number(trial.get("best_step") if trial.get("score") is not None else None)
-        for name, tracker in trial["metrics"]["metrics"].items():
-            observations = tracker.get("observations") or []
-            value = observations[-1]["value"][0] if observations else None
-            row[f"metric_{name}"] = _number(value)
-        row.update(_best_values(record.get("history", []), trial["metrics"]["metrics"]))
-        for kind in ("execution", "fold"):
-            for index, score in enumerate(record.get(f"{kind}_scores", [])):
-                row[f"{kind}_{index}_score"] = score
-        if record.get("fold_scores"):
-            row["fold_std_score"] = float(pd.Series(record["fold_scores"]).std(ddof=0))
-        row["started"] = record.get("started")
-        row["duration_s"] = _number(record.get("duration_s"))
-        if "worker" in record:
-            row["worker"] = record["worker"]
-        row["wandb_run_id"] = record.get("run_id")
-        row["wandb_run_path"] = record.get("path")
-        row["wandb_url"] = record.get("url")
-        row["wandb_run_dir"] = record.get("run_dir")
-        row["wandb_exit_code"] = _number(record.get("exit_code"))
-        rows.append(row)
+    rows = [_trial_row(trial, TrialRecord.from_json(trial["wandb"])) for trial in trials]
     frame = pd.DataFrame(rows)
     frame = frame[_ordered(frame.columns)]
     if "pruned_at_epoch" in frame:
@@ -220,6 +186,43 @@ def results_frame(
     facts = read_json(Path(project_dir) / IDENTITY_FILE)
     frame.attrs.update({k: facts[k] for k in ("objective", "direction", "oracle", "search_id") if k in facts})
     return frame
+
+
+def _trial_row(trial: dict[str, Any], record: TrialRecord) -> dict[str, Any]:
+    """One row of `results_frame`: KerasTuner's `trial.json` beside kt-wandb's run record."""
+    values = trial["hyperparameters"]["values"]
+    row: dict[str, Any] = {"trial_id": trial["trial_id"], "status": str(trial_status(trial["status"], record))}
+    if row["status"] == Status.PRUNED:
+        row["pruned_at_epoch"] = record.pruned_at
+    message = (trial.get("message") or "").strip()
+    row["error"] = message.splitlines()[-1] if message else None
+    row.update({f"param_{k}": v for k, v in searched_values(values).items()})
+    if "tuner/bracket" in values:  # Hyperband's: where the trial sits in its schedule, and its parent
+        row.update({"bracket": values["tuner/bracket"], "round": values.get("tuner/round"),
+                    "continued_from": values.get("tuner/trial_id")})
+    row["score"] = _number(trial.get("score"))
+    row["best_step"] = _number(trial.get("best_step") if trial.get("score") is not None else None)
+    for name, tracker in trial["metrics"]["metrics"].items():
+        observations = tracker.get("observations") or []
+        row[f"metric_{name}"] = _number(observations[-1]["value"][0] if observations else None)
+    row.update(_best_values(record.history or [], trial["metrics"]["metrics"]))
+    return {**row, **_record_columns(record)}
+
+
+def _record_columns(record: TrialRecord) -> dict[str, Any]:
+    """The run record's columns: the executions' or folds' scores, timing, worker and W&B run."""
+    row: dict[str, Any] = {}
+    for kind in ("execution", "fold"):
+        row.update({f"{kind}_{index}_score": score for index, score in enumerate(record.scores(kind))})
+    if record.fold_scores:
+        row["fold_std_score"] = float(pd.Series(record.fold_scores).std(ddof=0))
+    row["started"] = record.started
+    row["duration_s"] = _number(record.duration_s)
+    if record.worker is not None:
+        row["worker"] = record.worker
+    row.update({"wandb_run_id": record.run_id, "wandb_run_path": record.path, "wandb_url": record.url,
+                "wandb_run_dir": record.run_dir, "wandb_exit_code": _number(record.exit_code)})
+    return row
 
 
 def _ordered(columns: pd.Index) -> list[str]:
@@ -269,7 +272,7 @@ def learning_curves(
     rows = [
         (trial["trial_id"], execution, epoch["epoch"], name, value)
         for trial in trials
-        for execution, curve in enumerate(trial["wandb"].get("history", []))
+        for execution, curve in enumerate(trial["wandb"].get("history") or [])
         for epoch in curve
         for name, value in epoch.items()
         if name != "epoch"

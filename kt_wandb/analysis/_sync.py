@@ -7,8 +7,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from kt_wandb._records import TrialRecord
 from kt_wandb._wandb_env import has_credentials
 from kt_wandb.analysis._panels import publish_panels
 from kt_wandb.analysis._results import load_trials
@@ -29,17 +29,17 @@ class SyncResult:
     report_url: str
 
 
-def _attempts(record: dict[str, Any]) -> list[dict[str, Any]]:
-    return [*record.get("previous_attempts", []), record]
+def _attempts(record: TrialRecord) -> list[TrialRecord]:
+    return [*record.previous_attempts, record]
 
 
-def _sent(attempt: dict[str, Any]) -> bool:
+def _sent(attempt: TrialRecord) -> bool:
     """Whether W&B's server has the whole run: one online that finished, was confirmed whole, and didn't time out.
 
     Not one whose process was killed, whose finish failed or was cut short (no confirmation), or any offline one.
     """
-    return (attempt.get("mode") == "online" and attempt.get("exit_code") is not None
-            and attempt.get("written") is True and not attempt.get("upload_timed_out"))
+    return (attempt.mode == "online" and attempt.exit_code is not None
+            and attempt.written is True and not attempt.upload_timed_out)
 
 
 def unsent_runs(project_dir: str | os.PathLike[str]) -> list[str]:
@@ -51,8 +51,8 @@ def unsent_runs(project_dir: str | os.PathLike[str]) -> list[str]:
     """
     folders = []
     for trial in load_trials(project_dir):
-        for attempt in _attempts(trial["wandb"]):
-            folder = attempt.get("run_dir")
+        for attempt in _attempts(TrialRecord.from_json(trial["wandb"])):
+            folder = attempt.run_dir
             if folder and not _sent(attempt) and os.path.isdir(folder):
                 folders.append(str(folder))
     return folders

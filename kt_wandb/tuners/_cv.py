@@ -67,14 +67,25 @@ def plan_cross_validation(
     Raises:
         ValueError: For anything that can't be cross-validated, with how to fix it.
     """
-    from sklearn.model_selection import KFold, StratifiedKFold
+    cv = _checked_request(cv, kwargs, oracle=oracle, executions_per_trial=executions_per_trial)
+    x, y, n, rest, kwargs = _split_off_data(args, kwargs)
+    labels = np.asarray(y)  # as many as x: `check_fit_arguments` saw to that
+    folds, stratified = _make_folds(cv, n, labels, seed)
+    return CrossValidation(x, y, folds, stratified), rest, kwargs
 
+
+def _checked_request(cv: Any, kwargs: Mapping[str, Any], *, oracle: kt.Oracle, executions_per_trial: int) -> int:
+    """The number of folds, once `cv` and the rest of the search's setup are checked to allow them.
+
+    Raises:
+        ValueError: For a `cv` that isn't a whole number of 2 or more, a Hyperband oracle, several executions
+            per trial, or a validation argument of `fit`.
+    """
     if not is_whole_number(cv) or cv < 2:
         raise ValueError(
             f"Expected `cv` to be a whole number of folds, 2 or more, received {shown(cv)}. "
             f"To fix, pass for example cv=5, or leave it out for a single validation split."
         )
-    cv = int(cv)  # NumPy's too
     if isinstance(oracle, kt.oracles.HyperbandOracle):
         raise ValueError(
             "Expected an oracle that trains each trial from scratch with `cv`, received 'hyperband', which "
@@ -92,10 +103,21 @@ def plan_cross_validation(
             f"Expected no validation arguments with `cv`, received {clash}: the folds are the validation "
             f"data. To fix, drop {', '.join(clash)}."
         )
-    kwargs = dict(kwargs)
-    args = list(args)
-    x = args.pop(0) if args else kwargs.pop("x", None)
-    y = args.pop(0) if args else kwargs.pop("y", None)
+    return int(cv)  # NumPy's too
+
+
+def _split_off_data(
+    args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> tuple[Any, Any, int, tuple[Any, ...], dict[str, Any]]:
+    """`x` and `y`, given by position or by name, how many examples they hold, and the fit arguments without them.
+
+    Raises:
+        ValueError: For an `x` or a `y` that isn't an array of examples (a dataset, a generator, missing).
+    """
+    rest = dict(kwargs)
+    positional = list(args)
+    x = positional.pop(0) if positional else rest.pop("x", None)
+    y = positional.pop(0) if positional else rest.pop("y", None)
     n = example_count(x)
     if n is None or y is None or example_count(y) is None:
         raise ValueError(
@@ -103,7 +125,17 @@ def plan_cross_validation(
             f"{type(y).__name__}. To fix, pass NumPy arrays (a tf.data.Dataset or generator can't be split into "
             f"folds), or split the data yourself and drop cv."
         )
-    labels = np.asarray(y)  # as many as x: `check_fit_arguments` saw to that
+    return x, y, n, tuple(positional), rest
+
+
+def _make_folds(cv: int, n: int, labels: np.ndarray, seed: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
+    """`cv` shuffled folds of `n` examples, stratified by class for classification labels; and whether they are.
+
+    Raises:
+        ValueError: For more folds than examples, or, stratified, than the examples of the smallest class.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
     if cv > n:
         raise ValueError(
             f"Expected at most as many folds as examples, received cv={cv} for {n} examples. "
@@ -121,4 +153,4 @@ def plan_cross_validation(
     else:
         splitter = KFold(n_splits=cv, shuffle=True, random_state=seed)
     folds = [(train, validation) for train, validation in splitter.split(np.zeros(n), labels)]
-    return CrossValidation(x, y, folds, stratified), tuple(args), kwargs
+    return folds, stratified

@@ -14,7 +14,9 @@ import zlib
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from kt_wandb._log import logger
 from kt_wandb.distribute import Heartbeat, chief_address, expected_workers, role, wait_for_chief, worker_id
+from kt_wandb.tuners._keras_tuner import holding
 
 if TYPE_CHECKING:
     from kt_wandb.tuners._tuner import WandbTuner
@@ -85,9 +87,34 @@ class Chief(_Distributed):
         expected_workers()  # a bad KT_WANDB_WORKERS is refused now, not once the search is done
         check_serving()  # and serving beyond loopback without a token, before a project directory is wiped
 
+    def __init__(self) -> None:
+        self._ended_seen = 0  # how many trials had ended at the live report's last look
+
     def search(self, tuner: WandbTuner, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any]) -> None:
+        """Serves the oracle until the workers are done, then ends the search."""
+        from kt_wandb.distribute._chief import serve_oracle  # the chief's alone
+
         tuner._cv = None
-        tuner._serve(fit_kwargs.get("verbose"))
+        verbose = fit_kwargs.get("verbose")
+        if verbose is not None:
+            tuner.oracle.verbose = verbose
+        tuner.save()
+        tuner._start_live_report()
+        self._ended_seen = len(tuner.oracle.end_order)
+        try:
+            serve_oracle(tuner.oracle, timeout=tuner._heartbeat_timeout, on_poll=lambda: self._report(tuner))
+            tuner.on_search_end()
+        finally:
+            tuner._end_live_report()  # after an exception or Ctrl-C too
+
+    def _report(self, tuner: WandbTuner) -> None:
+        """Between the server's polls: the live report again once the workers have ended trials since."""
+        ended = len(tuner.oracle.end_order)
+        if tuner._live is None or ended == self._ended_seen:
+            return
+        self._ended_seen = ended
+        with holding(tuner.oracle):  # no worker's request writes a trial's file while the report reads them
+            tuner._live.trial_ended()
 
 
 class Worker(_Distributed):
@@ -112,12 +139,23 @@ class Worker(_Distributed):
         from kt_wandb.distribute._auth import connect
 
         # KerasTuner's OracleClient talks to the chief on an insecure channel of its own, without the token:
-        # its requests go over ours, and a worker the chief refuses ends here, before it takes a trial.
-        connect(tuner.oracle, chief_address())
+        # its requests go over ours, and a worker the chief refuses ends here, before it takes a trial. (After
+        # a first search() the tuner reads its own oracle, the finished search: no chief to ask.)
+        if tuner.oracle is not tuner._local_oracle:
+            connect(tuner.oracle, chief_address())
         tuner._search_trials(fit_args, fit_kwargs)
 
     def after_search(self, tuner: WandbTuner) -> None:
-        tuner._read_finished_search()
+        """The chief is gone: read the finished search from the project directory."""
+        try:
+            tuner._local_oracle.reload()
+        except Exception as exc:  # e.g. another host's directory: keep asking the chief
+            logger.warning(f"worker {self.worker_id} could not read the finished search in {tuner.project_dir} "
+                           f"({type(exc).__name__}: {exc}).")
+            return
+        # Kept after search(): the chief has ended by then, so a later search() of this worker reads the finished
+        # search (and ends at once) rather than waiting an hour on a chief that is gone.
+        tuner.oracle = tuner._local_oracle
 
     def tags(self) -> list[str]:
         return [f"worker:{self.worker_id}"]

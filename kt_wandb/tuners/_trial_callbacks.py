@@ -93,7 +93,9 @@ class TrialLogger(WandbEpochLogger):
         self.started[0] += 1
         self.prefix = "epoch" if self.executions == 1 else f"{self.kind}_{index}"
         self.curve = []
-        self.trial_run.record.setdefault("history", []).append(self.curve)
+        if self.trial_run.record.history is None:
+            self.trial_run.record.history = []
+        self.trial_run.record.history.append(self.curve)
         if self.tensorboard_dir is not None:
             self.session = HParamsSession(
                 self.tensorboard_dir,
@@ -112,9 +114,9 @@ class TrialLogger(WandbEpochLogger):
         if self.check_objective and len(self.curve) == 1:
             self._check_objective(metrics)
         loss = metrics.get("loss")
-        if loss is not None and not np.isfinite(loss) and "diverged" not in self.trial_run.record:
+        if loss is not None and not np.isfinite(loss) and self.trial_run.record.diverged is None:
             # Training on is time lost: stop, and let run_trial fail the trial with the reason.
-            self.trial_run.record["diverged"] = {"epoch": epoch, "loss": loss, "part": self.prefix}
+            self.trial_run.record.diverged = {"epoch": epoch, "loss": loss, "part": self.prefix}
             self.model.stop_training = True
         if self.session is not None:
             self.session.scalars(epoch, metrics)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kt_wandb._log import logger
-from kt_wandb._records import RUN_RECORD, write_json
+from kt_wandb._records import RUN_RECORD, Summary, TrialRecord, write_json
 from kt_wandb._wandb_env import DEFAULT_TIMEOUT
 
 __all__ = ["OnceNotice", "TrialRun", "WandbSession", "previous_attempts"]
@@ -130,7 +130,7 @@ class WandbSession:
         )
 
 
-def _torn_attempts(text: str) -> list[dict[str, Any]]:
+def _torn_attempts(text: str) -> list[TrialRecord]:
     """The attempts a half-written record stands for: its first key is the last attempt's run id.
 
     Records are written whole (`write_json`) now; one torn by an older version, or by a disk
@@ -141,25 +141,23 @@ def _torn_attempts(text: str) -> list[dict[str, Any]]:
     run_id = found.group(1) if found else None
     suffix = re.search(r"-r(\d+)$", run_id or "")
     earlier = int(suffix.group(1)) if suffix else 0
-    return [*({"run_id": None, "exit_code": None, "unreadable": True} for _ in range(earlier)),
-            {"run_id": run_id, "exit_code": None, "unreadable": True}]
+    return [*(TrialRecord(unreadable=True) for _ in range(earlier)), TrialRecord(run_id=run_id, unreadable=True)]
 
 
-def previous_attempts(record_path: Path) -> list[dict[str, Any]]:
+def previous_attempts(record_path: Path) -> list[TrialRecord]:
     """The earlier attempts at a trial, from its record; one without an exit code crashed."""
     try:
         text = record_path.read_text()
     except FileNotFoundError:
         return []
     try:
-        record = json.loads(text)
+        record = TrialRecord.from_json(json.loads(text))
     except ValueError:  # torn: a crashed attempt, and what it holds is kept for a look
         record_path.with_name(f"{record_path.name}.unreadable").write_text(text)
         return _torn_attempts(text)
-    earlier = list(record.pop("previous_attempts", []))
-    record.pop("history", None)  # the curves of an earlier attempt are not this one's
-    record.setdefault("exit_code", None)  # None: the process died before the run could finish
-    return [*earlier, record]
+    earlier, record.previous_attempts = record.previous_attempts, []
+    record.history = None  # the curves of an earlier attempt are not this one's
+    return [*earlier, record]  # exit_code None: the process died before the run could finish
 
 
 class TrialRun:
@@ -169,7 +167,7 @@ class TrialRun:
     the trial trains on and its results stay in KerasTuner's own records.
     """
 
-    def __init__(self, run: Any, record_path: Path, record: dict[str, Any], session: WandbSession) -> None:
+    def __init__(self, run: Any, record_path: Path, record: TrialRecord, session: WandbSession) -> None:
         self.run = run
         self.session = session
         self.record_path = record_path
@@ -177,6 +175,7 @@ class TrialRun:
         self.config: dict[str, Any] = {}
         self.sessions: list[Any] = []  # TensorBoard sessions still open
         self._started = time.monotonic()
+        self._finished = False
 
     @classmethod
     def open(
@@ -202,13 +201,12 @@ class TrialRun:
         previous = previous_attempts(record_path)
         if previous:  # an attempt that crashed, was interrupted or failed: this one is a run of its own
             run_id = f"{run_id}-r{len(previous)}"
-            summary = {**summary, "trial/attempt": len(previous), "trial/previous_run": previous[-1]["run_id"]}
+            summary = {**summary, Summary.ATTEMPT: len(previous), Summary.PREVIOUS_RUN: previous[-1].run_id}
         os.makedirs(session.kwargs["dir"], exist_ok=True)
         user_tags = session.kwargs.get("tags") or ()
         run = session.start(run_id, name=name, config=dict(config), tags=[*tags, *user_tags], group=group)
         trial_run = cls(run, record_path, cls._new_record(session, run, run_id, name, group, previous), session)
-        if worker is not None:
-            trial_run.record["worker"] = worker
+        trial_run.record.worker = worker
         trial_run.config = dict(config)
         trial_run.call("define the objective's summary", "define_metric", objective[0], summary=objective[1])
         trial_run.call("write the summary", "summary.update", dict(summary))
@@ -217,23 +215,23 @@ class TrialRun:
 
     @staticmethod
     def _new_record(
-        session: WandbSession, run: Any, run_id: str, name: str, group: str, previous: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "run_id": run_id,
-            "name": name,
-            "group": group,
-            "project": session.kwargs.get("project"),
-            "entity": session.kwargs.get("entity"),
-            "mode": run.settings.mode if run is not None else "failed",
-            "started": datetime.now(timezone.utc).isoformat(),
-            "previous_attempts": previous,
-        }
+        session: WandbSession, run: Any, run_id: str, name: str, group: str, previous: list[TrialRecord]
+    ) -> TrialRecord:
+        record = TrialRecord(
+            run_id=run_id,
+            name=name,
+            group=group,
+            project=session.kwargs.get("project"),
+            entity=session.kwargs.get("entity"),
+            mode=run.settings.mode if run is not None else "failed",
+            started=datetime.now(timezone.utc).isoformat(),
+            previous_attempts=previous,
+        )
         if run is not None and not run.disabled:
-            record["run_dir"] = os.path.dirname(run.dir)
-            record["path"] = run.path
+            record.run_dir = os.path.dirname(run.dir)
+            record.path = run.path
             if run.settings.mode == "online":
-                record["url"] = run.url
+                record.url = run.url
         return record
 
     def call(self, what: str, method: str, *args: Any, **kwargs: Any) -> bool:
@@ -262,7 +260,7 @@ class TrialRun:
     def drop(self, what: str, exc: Exception) -> None:
         """W&B failed to `what`: nothing more goes to this run (said once per search)."""
         if self.run is not None:
-            self.session.failed(self.record["run_id"], what, exc)
+            self.session.failed(str(self.record.run_id), what, exc)
         self.run = None
 
     def finish(self, summary: Mapping[str, Any], *, exit_code: int) -> None:
@@ -271,9 +269,9 @@ class TrialRun:
         Called again after an interruption cut the first call short, it records
         the new exit code and leaves the run as the first call left it.
         """
-        finishing_again = "exit_code" in self.record
-        self.record["exit_code"] = exit_code
-        self.record["duration_s"] = round(time.monotonic() - self._started, 3)
+        finishing_again, self._finished = self._finished, True
+        self.record.exit_code = exit_code
+        self.record.duration_s = round(time.monotonic() - self._started, 3)
         if not finishing_again and self.call("write the summary", "summary.update", dict(summary)):
             self._finish(exit_code)
         self.run = None
@@ -288,13 +286,13 @@ class TrialRun:
             if self.run.settings.mode != "online":  # an offline run's service that didn't answer in time
                 self.drop("finish the run", exc)
                 return
-            self.record["upload_timed_out"] = True  # its upload outlasted the finish timeout: kept, for sync
+            self.record.upload_timed_out = True  # its upload outlasted the finish timeout: kept, for sync
             self.session.timed_out(self.run)
         except Exception as exc:
             self.drop("finish the run", exc)
             return
         # finish() returns before wandb-core has written the run's last records: wait for them.
-        self.record["written"] = _service.wait_written()
+        self.record.written = _service.wait_written()
 
     def _write_record(self) -> None:
-        write_json(self.record_path, self.record)
+        write_json(self.record_path, self.record.to_json())

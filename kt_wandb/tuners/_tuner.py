@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import keras
 import keras_tuner as kt
-import numpy as np
 
 from kt_wandb._log import logger
-from kt_wandb._records import Status, config_key, pruned_at, searched_values, trial_status
+from kt_wandb._records import config_key, searched_values
 from kt_wandb._wandb_env import DEFAULT_TIMEOUT, check_timeout
 from kt_wandb.distribute import Heartbeat, heartbeat_timeout
 from kt_wandb.pruners import Pruner, make_pruner
@@ -30,16 +27,12 @@ from kt_wandb.tuners._checks import (
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
 from kt_wandb.tuners._keras_tuner import (
     Trial,
-    TrialStatus,
     checkpoint_files,
-    convert_to_metrics_dict,
-    holding,
     load_json,
 )
 from kt_wandb.tuners._live_report import LiveReport
 from kt_wandb.tuners._memory import TrialMemory, frozen_heap
 from kt_wandb.tuners._oracles import (
-    DIVERGED,
     forgive_divergence,
     make_oracle,
     oracle_name,
@@ -50,13 +43,21 @@ from kt_wandb.tuners._roles import NullHeartbeat, choose_role
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
 from kt_wandb.tuners._tensorboard import write_experiment
 from kt_wandb.tuners._trial_callbacks import FitLength, TrialLogger, without_batch_hooks
-from kt_wandb.tuners._trial_run import OnceNotice, TrialRun, WandbSession
+from kt_wandb.tuners._trial_life import (
+    ModelArtifacts,
+    abort_trial_run,
+    check_diverged,
+    finish_trial_run,
+    open_trial_run,
+    record_parts,
+    scored,
+)
+from kt_wandb.tuners._trial_run import TrialRun, WandbSession
 from kt_wandb.tuners._wandb import (
     SearchIdentity,
     check_new_search_id,
     init_kwargs,
     resolve_mode,
-    run_id,
 )
 
 if TYPE_CHECKING:
@@ -265,14 +266,13 @@ class WandbTuner(kt.Tuner):
         """What the tuner keeps between its hooks, as it is before any search."""
         self._heartbeat: Heartbeat | NullHeartbeat = NullHeartbeat()
         self._interruptions = Interruptions()
-        self._artifact_notice = OnceNotice()  # a model that can't be logged is said once
+        self._model_artifacts = ModelArtifacts(self.load_model, self.get_trial_dir, self.oracle.objective.name)
         self._memory = TrialMemory(keras.backend.backend())
         self._trial_run: TrialRun | None = None
         self._cv: CrossValidation | None = None
         self._part = 0  # the execution (or fold) of the trial that trains now
         self._fit_epochs: Any = None  # the epochs of the fit in progress, as the fit itself has them
         self._live: LiveReport | None = None  # the report written while a search runs
-        self._ended_seen = 0  # the chief's: how many trials had ended at the live report's last look
         self._verbose = True  # search(verbose=...)'s, for the search's closing lines
 
     def _identify_search(self) -> None:
@@ -319,7 +319,6 @@ class WandbTuner(kt.Tuner):
         if self._live_share and self._role.owns_outputs:
             self._live = LiveReport(self.project_dir, share=self._live_share, seed=self._report_seed())
             self._live.begin()
-            self._ended_seen = len(self.oracle.end_order)
 
     def _end_live_report(self) -> None:
         """The final report, once: at the search's end, or where an exception or Ctrl-C cut the search short."""
@@ -343,43 +342,17 @@ class WandbTuner(kt.Tuner):
         self._interruptions.raise_pending()
         super().on_trial_begin(trial)
         self._memory.begin()
-        values = trial.hyperparameters.values
-        config = searched_values(values)
-        # Names W&B can't take as config keys are logged under a reversible encoding of themselves.
-        keys = {name: config_key(name) for name in config}
-        renamed = {key: name for name, key in keys.items() if key != name}
-        tags = [self.oracle_name, *self._role.tags()]
-        bracket = values.get("tuner/bracket")
-        if bracket is not None:
-            tags += [f"bracket:{bracket}", f"round:{values.get('tuner/round')}"]
-        summary: dict[str, Any] = {"trial/id": trial.trial_id}
-        if renamed:
-            summary["trial/hp_names"] = renamed
-        summary.update(self._role.summary())
         self._heartbeat.trial_id = trial.trial_id
-        if bracket is not None:
-            summary.update(
-                {
-                    "hyperband/bracket": bracket,
-                    "hyperband/round": values.get("tuner/round"),
-                    "hyperband/epochs": values.get("tuner/epochs"),
-                    "hyperband/initial_epoch": values.get("tuner/initial_epoch"),
-                    "hyperband/continued_from": values.get("tuner/trial_id"),
-                }
-            )
-        self._trial_run = TrialRun.open(
+        self._trial_run = open_trial_run(
             self._session,
+            trial,
             trial_dir=self.get_trial_dir(trial.trial_id),
-            run_id=run_id(self.search_id, trial.trial_id),
-            name=f"trial-{trial.trial_id}",
+            search_id=self.search_id,
             group=self.wandb_group,
-            config={keys[name]: value for name, value in config.items()},
-            tags=tags,
-            summary=summary,
-            objective=(self.oracle.objective.name, self.oracle.objective.direction),
-            worker=self.worker_id,
+            oracle_name=self.oracle_name,
+            role=self._role,
+            objective=self.oracle.objective,
         )
-        self._trial_run.config = config  # TensorBoard takes every name as it is
 
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         self._part = -1
@@ -420,42 +393,15 @@ class WandbTuner(kt.Tuner):
                 self.executions_per_trial = executions
         if isinstance(results, list):  # the executions or folds a pruned trial skipped
             results = [r for r in results if r is not None]
-        self._check_diverged(results)
-        if self._trial_run is not None and isinstance(results, list) and len(results) > 1:
-            self._record_parts("fold" if cv is not None else "execution", results)
+        if self._trial_run is not None:
+            check_diverged(self._trial_run, results, self.oracle.objective)
+            if isinstance(results, list) and len(results) > 1:
+                record_parts(self._trial_run, "fold" if cv is not None else "execution", results, self.oracle.objective)
         return results
-
-    def _check_diverged(self, results: Any) -> None:
-        """A trial whose loss diverged keeps the best score it reached while finite, or fails.
-
-        Its training stopped at the first non-finite loss. With a finite score
-        (a val_accuracy measured before, or even at, that epoch) the trial is
-        completed with it, so the oracle learns that region is poor, as it
-        does under plain KerasTuner. Without one it fails with the reason, and
-        the oracle doesn't count it toward `max_consecutive_failed_trials`: a
-        learning-rate range that diverges at one end is no reason to stop.
-        """
-        diverged = self._trial_run.record.get("diverged") if self._trial_run is not None else None
-        if diverged is None:
-            return
-        assert self._trial_run is not None
-        objective = self.oracle.objective
-        try:
-            score = objective.get_value(convert_to_metrics_dict(results, objective))
-        except Exception:  # no objective at all: fail with the reason below
-            score = None
-        if score is not None and np.isfinite(score):
-            self._trial_run.call("write the summary", "summary.update", {"trial/diverged_at_epoch": diverged["epoch"]})
-            return
-        raise kt.errors.FailedTrialError(
-            f"{DIVERGED}, received loss={diverged['loss']} at epoch {diverged['epoch']} "
-            f"({diverged['part']}): training diverged and was stopped before any finite {objective.name}. To fix, "
-            f"lower the learning rate's range, clip gradients (clipnorm=) or scale the inputs."
-        )
 
     def _build_and_fit_model(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         self._part += 1
-        if self._trial_run is not None and "pruned" in self._trial_run.record:
+        if self._trial_run is not None and self._trial_run.record.pruned is not None:
             return None  # the trial stopped in an earlier execution or fold: the rest are skipped
         kwargs["callbacks"] = [*without_batch_hooks(self, list(kwargs.get("callbacks") or [])), FitLength(self)]
         if self._cv is None:
@@ -463,17 +409,6 @@ class WandbTuner(kt.Tuner):
         _, x, y, validation = self._cv.take()
         kwargs["validation_data"] = validation
         return super()._build_and_fit_model(trial, x, y, *args, **kwargs)
-
-    def _record_parts(self, kind: str, results: list[Any]) -> None:
-        """Each execution's or fold's score, in the trial's record and the run's summary."""
-        assert self._trial_run is not None
-        name = self.oracle.objective.name
-        scores = [float(convert_to_metrics_dict(r, self.oracle.objective)[name]) for r in results]
-        self._trial_run.record[f"{kind}_scores"] = scores
-        summary: dict[str, Any] = {f"{kind}_{i}/{name}": score for i, score in enumerate(scores)}
-        if kind == "fold":
-            summary.update({"cv/folds": len(scores), f"cv/{name}_std": float(np.std(scores))})
-        self._trial_run.call("write the summary", "summary.update", summary)
 
     def _build_hypermodel(self, hp: kt.HyperParameters) -> keras.Model:
         # Hyperband continues a trial from the best checkpoint of the one before.
@@ -490,12 +425,12 @@ class WandbTuner(kt.Tuner):
         super().on_epoch_end(trial, model, epoch, logs=logs)
         if self.pruner is None or self._trial_run is None:
             return
-        if "pruned" in self._trial_run.record:
+        if self._trial_run.record.pruned is not None:
             return
         if report_epoch(self.oracle, trial.trial_id, self.oracle.objective, part=self._part, epoch=epoch, logs=logs,
                         last=self._last_epoch(epoch)):
             model.stop_training = True
-            self._trial_run.record["pruned"] = {"epoch": epoch, "part": self._part}
+            self._trial_run.record.pruned = {"epoch": epoch, "part": self._part}
 
     def _last_epoch(self, epoch: int) -> bool:
         """Whether `epoch` ends the trial's last execution (or fold) anyway."""
@@ -587,18 +522,9 @@ class WandbTuner(kt.Tuner):
                 self._end_live_report()  # after an exception or Ctrl-C too
 
     def _abort_trial_run(self, exc: BaseException) -> None:
-        """The run of a trial that an exception or an interruption cut short, finished with the reason."""
-        if self._trial_run is None:
-            return
-        interrupted = not isinstance(exc, Exception)
-        self._trial_run.finish(
-            {
-                "trial/status": "INTERRUPTED" if interrupted else "ABORTED",
-                "trial/error": f"{type(exc).__name__}: {exc}",
-            },
-            exit_code=255 if interrupted else 1,
-        )
-        self._trial_run = None
+        if self._trial_run is not None:
+            abort_trial_run(self._trial_run, exc)
+            self._trial_run = None
 
     def _stop_heartbeat(self) -> None:
         self._heartbeat.stop()
@@ -608,41 +534,6 @@ class WandbTuner(kt.Tuner):
         if self._seed is not None:
             return int(self._seed)
         return self._role.cv_seed(self.search_id, self._local_oracle.seed)
-
-    def _serve(self, verbose: Any) -> None:
-        """The chief's part: serve the oracle until the workers are done, then end the search."""
-        from kt_wandb.distribute._chief import serve_oracle  # the chief's alone
-
-        if verbose is not None:
-            self.oracle.verbose = verbose
-        self.save()
-        self._start_live_report()
-        try:
-            serve_oracle(self.oracle, timeout=self._heartbeat_timeout, on_poll=self._workers_ended_trials)
-            self.on_search_end()
-        finally:
-            self._end_live_report()  # after an exception or Ctrl-C too
-
-    def _workers_ended_trials(self) -> None:
-        """The chief between its polls: the live report again once the workers have ended trials since."""
-        ended = len(self.oracle.end_order)
-        if self._live is None or ended == self._ended_seen:
-            return
-        self._ended_seen = ended
-        with holding(self.oracle):  # no worker's request writes a trial's file while the report reads them
-            self._live.trial_ended()
-
-    def _read_finished_search(self) -> None:
-        """A worker after the search: the chief is gone, so read the trials from the project directory."""
-        try:
-            self._local_oracle.reload()
-        except Exception as exc:  # e.g. another host's directory: keep asking the chief
-            logger.warning(f"worker {self.worker_id} could not read the finished search in {self.project_dir} "
-                           f"({type(exc).__name__}: {exc}).")
-            return
-        # Kept after search(): the chief has ended by then, so a later search() of this worker reads the finished
-        # search (and ends at once) rather than waiting an hour on a chief that is gone.
-        self.oracle = self._local_oracle
 
     def on_search_end(self) -> None:
         super().on_search_end()
@@ -725,75 +616,6 @@ class WandbTuner(kt.Tuner):
             self._trial_run = None
 
     def _finish_run(self, trial_run: TrialRun, trial: Trial) -> None:
-        done = self._scored(trial)
-        completed = done.status == TrialStatus.COMPLETED
-        status = trial_status(done.status, trial_run.record) if completed else Status.FAILED
-        summary: dict[str, Any] = {"trial/status": str(status)}
-        if status == Status.PRUNED:
-            summary["trial/pruned_at_epoch"] = pruned_at(trial_run.record)
-            trial_run.tag("pruned")
-        if completed:
-            for name in done.metrics.metrics:
-                summary[name] = done.metrics.get_last_value(name)
-            summary[self.oracle.objective.name] = done.score
-            summary["best_epoch"] = done.best_step
-        else:
-            message = (done.message or "").strip()
-            summary["trial/error"] = message.splitlines()[-1] if message else done.status
-            summary["trial/traceback"] = message
-        for session in list(trial_run.sessions):  # executions that never ended: the trial failed
-            session.end(succeeded=False)
-        if completed and self.log_best_model and trial_run.run is not None:
-            self._log_best_model(trial_run, done)
-        trial_run.finish(summary, exit_code=0 if completed else 1)
-
-    def _scored(self, trial: Trial) -> Trial:
-        """The trial as KerasTuner will record it (status, message, score, best step), before it does.
-
-        The oracle's metrics are final once `run_trial` returned; its `end_trial`
-        scores them as `score_trial` does here, on a copy, and makes a NaN score INVALID.
-        """
-        done = copy.deepcopy(self.oracle.get_trial(trial.trial_id))
-        done.status, done.message = trial.status, trial.message
-        if done.status == TrialStatus.COMPLETED:
-            try:
-                self._local_oracle.score_trial(done)
-            except Exception:  # KerasTuner's own end_trial will say what is wrong
-                done.score = None
-            if done.score is None or not np.isfinite(done.score):
-                done.status = TrialStatus.INVALID
-        return done
-
-    def _log_best_model(self, trial_run: TrialRun, done: Trial) -> None:
-        """Logs the trial's best model as an artifact; a failure costs the artifact only."""
-        try:
-            self._log_model(trial_run.run, done)
-        except Exception as exc:  # the trial, its scores and its run are kept
-            trial_run.record["model_artifact_error"] = f"{type(exc).__name__}: {exc}"
-            if trial_run.run is not None:
-                trial_run.call("write the summary", "summary.update",
-                               {"trial/model_artifact_error": trial_run.record["model_artifact_error"]})
-            self._artifact_notice(
-                f"could not log trial {done.trial_id}'s best model as a W&B artifact ({type(exc).__name__}: "
-                f"{exc}); the trial, its scores and its run are kept, and its checkpoint is in "
-                f"{self.get_trial_dir(done.trial_id)}."
-            )
-
-    def _log_model(self, run: Any, trial: Trial) -> None:
-        import wandb
-
-        model = self.load_model(trial)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "model.keras")
-            model.save(path)
-            artifact = wandb.Artifact(
-                f"model-{run.id}",
-                type="model",
-                metadata={
-                    "trial_id": trial.trial_id,
-                    "hyperparameters": searched_values(trial.hyperparameters.values),
-                    self.oracle.objective.name: trial.score,
-                },
-            )
-            artifact.add_file(path)
-            run.log_artifact(artifact, aliases=["best"])
+        done = scored(self.oracle, self._local_oracle, trial)
+        finish_trial_run(trial_run, done, self.oracle.objective.name,
+                         log_model=self._model_artifacts if self.log_best_model else None)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import re
 
-import test_report
-from test_report import DRAWN
-
 from kt_wandb.analysis._charts import charts_html
+from tests.analysis import test_report
+from tests.analysis.test_report import DRAWN
 
 FIGURE = {"data": [{"type": "scatter", "x": [1.0, float("nan")], "text": ["</script><script>window.x=1</script>"]}],
           "layout": {"height": 321}}

@@ -9,11 +9,11 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 import pytest
-from wandb_log import read_runs
 
 from kt_wandb import WandbTuner
 from kt_wandb._records import PANELS_RECORD
 from kt_wandb.analysis import PanelColumn, PanelSpec, build_wandb_report, panel_spec, publish_panels
+from tests.helpers.wandb_log import read_runs
 
 
 def build(hp):

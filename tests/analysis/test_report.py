@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import child_env, isolate_wandb
 
 from kt_wandb import WandbTuner
 from kt_wandb.analysis import learning_curves, write_report
 from kt_wandb.analysis._report import ABSENT, _dimension
+from tests.helpers.environment import child_env, isolate_wandb
 
 ARTIFACTS = Path(os.environ.get("KT_WANDB_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 CHROMIUM_ARGS = [

@@ -8,11 +8,11 @@ import sys
 import keras
 import pandas as pd
 import pytest
-from conftest import child_env
-from wandb_log import read_runs
 
 from kt_wandb import WandbTuner
 from kt_wandb.analysis import results_frame
+from tests.helpers.environment import child_env
+from tests.helpers.wandb_log import read_runs
 
 
 def make(tmp_path, build, **kwargs):
@@ -138,10 +138,8 @@ def aged_search(root, trials):
     """A synthetic search whose files were written a minute ago (files written just now are never cached)."""
     import os
     import time
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    from analysis_scale import make_search
+    from benchmarks.analysis_scale import make_search
 
     make_search(root, trials, epochs=10)
     past = time.time() - 60

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import test_report
-from test_report import INJECTED, draw_every_chart
 
+from benchmarks.analysis_scale import make_search
 from kt_wandb._records import RUN_RECORD
 from kt_wandb.analysis import results_frame, write_report
 from kt_wandb.analysis._table import TABLE_SCRIPT, curve_sample, script_json, table_html
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from analysis_scale import make_search
+from tests.analysis import test_report
+from tests.analysis.test_report import INJECTED, draw_every_chart
 
 TRIALS = 250
 URL = "https://wandb.ai/team/scale/runs/bench000-0001"

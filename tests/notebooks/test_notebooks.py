@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import child_env
-from wandb_log import read_runs
+
+from tests.helpers.environment import child_env
+from tests.helpers.wandb_log import read_runs
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 

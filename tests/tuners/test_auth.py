@@ -15,12 +15,12 @@ from pathlib import Path
 import grpc
 import keras_tuner as kt
 import pytest
-from conftest import build_tiny, child_env
 from keras_tuner.src import protos
 from keras_tuner.src.distribute.oracle_client import OracleClient
 
 from kt_wandb.distribute._auth import TokenRefused, check_serving, connect, is_loopback, worker_channel
 from kt_wandb.distribute._chief import Servicer, _bound_server
+from tests.helpers.environment import child_env
 
 SCRIPT = Path(__file__).with_name("distributed_search.py")
 TOKEN = "s3cret-token-of-this-search"
@@ -137,7 +137,7 @@ def test_a_chief_beyond_loopback_without_a_token_refuses_to_serve_unless_told_to
     assert "serving the oracle on 0.0.0.0 without KT_WANDB_TOKEN (KT_WANDB_INSECURE=1): anyone" in warned
 
 
-def test_a_chief_tuner_refuses_before_it_wipes_its_project_directory(tmp_path, monkeypatch, wandb_env):
+def test_a_chief_tuner_refuses_before_it_wipes_its_project_directory(tmp_path, monkeypatch, tiny_model):
     from kt_wandb import WandbTuner
 
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "0.0.0.0")
@@ -148,7 +148,7 @@ def test_a_chief_tuner_refuses_before_it_wipes_its_project_directory(tmp_path, m
     kept.parent.mkdir()
     kept.write_text("a previous search")
     with pytest.raises(ValueError, match="Expected KT_WANDB_TOKEN"):
-        WandbTuner(build_tiny, objective="val_loss", max_trials=1, directory=str(tmp_path), project_name="search",
+        WandbTuner(tiny_model, objective="val_loss", max_trials=1, directory=str(tmp_path), project_name="search",
                    overwrite=True)
     assert kept.read_text() == "a previous search"
 

@@ -186,7 +186,8 @@ def test_an_objective_the_model_does_not_report_stops_the_search_after_one_epoch
     tmp_path, wandb_env, tiny_model, digits, objective, fit, message
 ):
     import keras_tuner as kt
-    from wandb_log import read_runs
+
+    from tests.helpers.wandb_log import read_runs
 
     tuner = WandbTuner(tiny_model, objective=kt.Objective(objective, "max"), max_trials=3,
                        directory=str(tmp_path), project_name="objective")

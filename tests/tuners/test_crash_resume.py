@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CHILD_SEARCH, child_env
-from wandb_log import read_runs
+
+from tests.helpers.environment import CHILD_SEARCH, child_env
+from tests.helpers.wandb_log import read_runs
 
 SCRIPT = textwrap.dedent(
     """

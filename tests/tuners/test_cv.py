@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from wandb_log import read_runs
 
 from kt_wandb import WandbTuner
+from tests.helpers.wandb_log import read_runs
 
 
 def make(tmp_path, build, **kwargs):

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import keras_tuner as kt
 import pytest
-from conftest import child_env
-from wandb_log import read_runs
 
 from kt_wandb.analysis import results_frame
 from kt_wandb.distribute import heartbeat_timeout, role
 from kt_wandb.distribute._chief import reap_silent_workers
 from kt_wandb.tuners._wandb import SEARCH_ID_ENV, SearchIdentity
+from tests.helpers.environment import child_env
+from tests.helpers.wandb_log import read_runs
 
 SCRIPT = Path(__file__).with_name("distributed_search.py")
 

@@ -14,11 +14,11 @@ import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
-from conftest import child_env
-from wandb_log import read_runs
 
 from kt_wandb import WandbTuner
 from kt_wandb.analysis import config_key, hyperparameter_name, panel_spec, results_frame
+from tests.helpers.environment import child_env
+from tests.helpers.wandb_log import read_runs
 
 
 def tuner_for(tmp_path, build, **kwargs):

@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 import wandb
-from wandb_log import read_runs
 
 from kt_wandb import WandbEpochLogger
+from tests.helpers.wandb_log import read_runs
 
 
 def fit(callback, epochs=2, initial_epoch=0):

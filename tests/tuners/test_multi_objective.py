@@ -9,10 +9,10 @@ from pathlib import Path
 
 import keras_tuner as kt
 import pytest
-from tensorboard_events import accumulate, scalars
-from wandb_log import read_runs
 
 from kt_wandb import Pruner, WandbTuner
+from tests.helpers.tensorboard_events import accumulate, scalars
+from tests.helpers.wandb_log import read_runs
 
 OBJECTIVES = [kt.Objective("val_accuracy", "max"), kt.Objective("val_loss", "min")]
 

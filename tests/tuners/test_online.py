@@ -14,11 +14,11 @@ from pathlib import Path
 
 import keras
 import pytest
-from conftest import child_env
-from wandb_log import recording_ends
 
 from kt_wandb import WandbTuner
 from kt_wandb._records import RUN_RECORD
+from tests.helpers.environment import child_env
+from tests.helpers.wandb_log import recording_ends
 
 
 def online_tuner(tmp_path: Path, build, cls: type[WandbTuner] = WandbTuner, **kwargs) -> WandbTuner:

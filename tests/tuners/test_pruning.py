@@ -16,12 +16,12 @@ import keras_tuner as kt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CHILD_SEARCH, child_env
-from tensorboard_events import accumulate, scalars
-from wandb_log import read_runs
 
 from kt_wandb import MedianPruner, Pruner, SuccessiveHalvingPruner, WandbTuner
 from kt_wandb.analysis import results_frame, write_report
+from tests.helpers.environment import CHILD_SEARCH, child_env
+from tests.helpers.tensorboard_events import accumulate, scalars
+from tests.helpers.wandb_log import read_runs
 
 FOLDER = "search"
 

@@ -11,10 +11,10 @@ import time
 
 import keras
 import pytest
-from conftest import child_env
 
 from kt_wandb import WandbTuner
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
+from tests.helpers.environment import child_env
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

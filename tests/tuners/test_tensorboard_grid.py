@@ -7,10 +7,10 @@ import itertools
 import keras
 import numpy as np
 import pytest
-from tensorboard_events import accumulate, scalars
-from wandb_log import read_runs
 
 from kt_wandb import WandbTuner
+from tests.helpers.tensorboard_events import accumulate, scalars
+from tests.helpers.wandb_log import read_runs
 
 
 def build(hp):
@@ -28,7 +28,7 @@ def build(hp):
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory, digits):
-    from conftest import isolate_wandb
+    from tests.helpers.environment import isolate_wandb
 
     root = tmp_path_factory.mktemp("grid")
     with pytest.MonkeyPatch.context() as monkeypatch:

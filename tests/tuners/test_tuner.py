@@ -11,10 +11,10 @@ import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
-from wandb_log import read_runs
 
 from kt_wandb import ORACLES, WandbTuner
 from kt_wandb.tuners import RUN_RECORD
+from tests.helpers.wandb_log import read_runs
 
 
 def make_tuner(tmp_path: Path, build, **kwargs) -> WandbTuner:

@@ -18,10 +18,10 @@ from pathlib import Path
 import keras
 import psutil
 import pytest
-from wandb_log import read_run, read_runs, recording_ends, run_log, whole
 
 from kt_wandb import WandbTuner
 from kt_wandb._records import RUN_RECORD
+from tests.helpers.wandb_log import read_run, read_runs, recording_ends, run_log, whole
 
 FAKE_KEY = "ktwandbfakekey0123456789abcdef0123456789"  # 40 characters, as a W&B key
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import wandb
-from conftest import child_env
-from wandb_server import WandbServer, closed_port_url
+
+from tests.helpers.environment import child_env
+from tests.helpers.wandb_server import WandbServer, closed_port_url
 
 
 def log_run(run_id: str, steps: int = 3, **settings: object) -> wandb.Run:

@@ -1,0 +1,1 @@
+"""The notebooks of `notebooks/`, run top to bottom."""
