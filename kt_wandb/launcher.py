@@ -195,7 +195,9 @@ def launch(
             "auto" (the default) uses `JAX_COMPILATION_CACHE_DIR` if set, else a
             temporary folder removed when the launch ends; "off" turns it off.
         grace_s: Seconds a process has to end after SIGTERM before SIGKILL.
-        output: Where the processes' output goes (default: stdout).
+        output: Where the processes' output goes, and the launcher's own lines
+            (`[launch] ...`) with it; by default the processes' to stdout and
+            the launcher's to stderr.
 
     Returns:
         0 if every process succeeded, or if the search completed although
@@ -228,7 +230,7 @@ def launch(
             workers, gpus=gpu_list, host=host, port=port, memory_fraction=memory_fraction,
             compilation_cache=temporary or cache, token=os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32),
         )
-        run = Launch(command, plans, output or sys.stdout, grace_s)
+        run = Launch(command, plans, output or sys.stdout, grace_s, notes=output or sys.stderr)
         run.say(f"{workers} worker(s) on {_where(workers, gpu_list)}")
         return run.run(host, port)
     finally:

@@ -315,3 +315,14 @@ def test_a_worker_the_chief_dropped_is_ended_and_a_completed_search_forgives_onl
     assert "worker0 still runs 2 s after SIGTERM: SIGKILL" in text  # stopped, it can't act on SIGTERM
     lost = "the search completed; lost on the way, their trials run by other workers: worker0 (killed by SIGKILL)"
     assert lost in text
+
+
+def test_by_default_the_processes_lines_go_to_stdout_and_the_launchers_own_to_stderr(tmp_path):
+    script = tmp_path / "toy.py"
+    script.write_text(TOY)
+    call = (f"import sys; from kt_wandb.launcher import launch; "
+            f"sys.exit(launch([sys.executable, {str(script)!r}, 'work'], workers=2, gpus='none', grace_s=2))")
+    done = subprocess.run([sys.executable, "-c", call], capture_output=True, text=True, env=child_env(), timeout=120)
+    assert done.returncode == 4
+    assert "[worker1] worker1 sees GPUs ''" in done.stdout and "[launch]" not in done.stdout
+    assert "[launch] worker1 failed (exit code 4)" in done.stderr and "[worker1]" not in done.stderr

@@ -77,12 +77,20 @@ def _kill_group(proc: subprocess.Popen[str], signum: int) -> None:
 
 
 class Launch:
-    """Starts the processes, streams their output, forwards signals, and ends them all."""
+    """Starts the processes, streams their output, forwards signals, and ends them all.
 
-    def __init__(self, command: Sequence[str], plans: list[ProcessPlan], output: IO[str], grace_s: float) -> None:
+    The processes' lines go to `output`; the launcher's own (`[launch] ...`: which process died or was ended,
+    why the launch failed) to `notes`.
+    """
+
+    def __init__(
+        self, command: Sequence[str], plans: list[ProcessPlan], output: IO[str], grace_s: float,
+        notes: IO[str] | None = None,
+    ) -> None:
         self.command = list(command)
         self.plans = plans
         self.output = output
+        self.notes = output if notes is None else notes
         self.grace_s = grace_s
         self.lock = threading.Lock()
         self.procs: dict[str, subprocess.Popen[str]] = {}
@@ -98,8 +106,8 @@ class Launch:
 
     def say(self, text: str) -> None:
         with self.lock:
-            self.output.write(f"[launch] {text}\n")
-            self.output.flush()
+            self.notes.write(f"[launch] {text}\n")
+            self.notes.flush()
 
     def start(self, plan: ProcessPlan) -> subprocess.Popen[str]:
         env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}  # never the launcher's own service

@@ -404,10 +404,10 @@ def test_the_chief_prunes_each_workers_trials_from_every_workers_curves(tmp_path
 def test_a_worker_killed_mid_trial_loses_nothing_and_the_other_finishes_the_search(tmp_path, wandb_env):
     done = _launch(tmp_path, 6, KILL_WORKER="worker0", KT_WANDB_HEARTBEAT_TIMEOUT="5")
     # The launcher says which worker died; the search completed all the same, so the launch succeeds.
-    assert done.returncode == 0, done.stdout[-4000:]
-    assert "worker0 failed (killed by SIGKILL)" in done.stdout
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "worker0 failed (killed by SIGKILL)" in done.stderr  # the launcher's own lines: on stderr
     assert "the search completed; lost on the way, their trials run by other workers: worker0 (killed by SIGKILL)" \
-        in done.stdout
+        in done.stderr
     assert "[chief] done as chief: 6 trials, 6 completed" in done.stdout
 
     trials = _trials(tmp_path / "search" / "search")
@@ -479,9 +479,10 @@ def test_a_hung_worker_is_ended_by_the_launcher_and_the_launch_ends_with_the_sea
     token = "tok" + secrets.token_hex(16)  # the launcher's own, as on several hosts
     env = child_env(TRIAL_SLEEP="1", HANG_WORKER="worker0", KT_WANDB_HEARTBEAT_TIMEOUT="5", KT_WANDB_TOKEN=token)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stdout[-4000:]  # the search completed: a lost worker fails nothing
-    assert "[launch] the chief dropped worker0 as silent: ending it (SIGTERM, then SIGKILL after 5 s)" in done.stdout
-    assert "[launch] worker0 still runs 5 s after SIGTERM: SIGKILL" in done.stdout
+    # The search completed: a lost worker fails nothing.
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "[launch] the chief dropped worker0 as silent: ending it (SIGTERM, then SIGKILL after 5 s)" in done.stderr
+    assert "[launch] worker0 still runs 5 s after SIGTERM: SIGKILL" in done.stderr
     assert "[chief] done as chief: 6 trials, 6 completed" in done.stdout
     assert "[worker1] done as worker" in done.stdout and "[worker0] done as worker" not in done.stdout
     trials = _trials(tmp_path / "search" / "search")
@@ -527,7 +528,7 @@ def test_a_killed_chief_ends_the_launch_and_the_same_command_resumes_the_search(
     assert _completed(project) < 6
 
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert again.returncode == 0, again.stdout[-4000:]
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
     assert "[chief] done as chief: 6 trials, 6 completed" in again.stdout
     trials = _trials(project)
     assert len(trials) == 6 and all(t["status"] == "COMPLETED" and t["run"]["exit_code"] == 0 for t in trials.values())
