@@ -200,3 +200,23 @@ def test_a_certificate_without_its_key_is_refused(tmp_path, monkeypatch):
                                          r"KT_WANDB_TLS_CERT\. To fix"):
         with _chief(_oracle(tmp_path), monkeypatch, KT_WANDB_TLS_CERT=str(cert)):
             pass
+
+
+def test_a_workers_later_search_reads_the_finished_search_without_asking_a_chief(monkeypatch):
+    # After a first search() the worker's tuner reads its own oracle (the chief is gone): no channel, no request.
+    from kt_wandb.tuners._roles import Worker
+
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(_free_port()))  # nothing serves there
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker0")
+    searched: list[tuple] = []
+
+    class Finished:  # a worker's tuner after its first search(), as far as the role sees it
+        _local_oracle = oracle = object()
+
+        def _search_trials(self, fit_args, fit_kwargs):
+            searched.append((fit_args, fit_kwargs))
+
+    started = time.monotonic()
+    Worker().search(Finished(), (1,), {"epochs": 1})
+    assert searched == [((1,), {"epochs": 1})] and time.monotonic() - started < 5
