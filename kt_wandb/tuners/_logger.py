@@ -66,7 +66,7 @@ class WandbEpochLogger(keras.callbacks.Callback):
             of `<prefix>/<metric>`, for example `{"val_loss": "min"}`.
         log_learning_rate: Also log the optimizer's learning rate.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np, wandb
         >>> from kt_wandb import WandbEpochLogger
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])

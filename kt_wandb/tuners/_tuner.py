@@ -12,6 +12,7 @@ import keras
 import keras_tuner as kt
 
 from kt_wandb._log import logger
+from kt_wandb._records import hyperband_place
 from kt_wandb._wandb_env import DEFAULT_TIMEOUT, check_timeout
 from kt_wandb.distribute import Heartbeat, heartbeat_timeout
 from kt_wandb.pruners import Pruner
@@ -140,7 +141,7 @@ class WandbTuner(kt.Tuner):
         worker_id: A worker's id (`KERASTUNER_TUNER_ID`), else None.
         search_id: The id the search's run ids and group derive from.
 
-    Example:
+    Examples:
         >>> import tempfile, keras, numpy as np
         >>> from kt_wandb import WandbTuner
         >>> def build_model(hp):
@@ -306,10 +307,10 @@ class WandbTuner(kt.Tuner):
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         self._part = -1
         self._fit_epochs = None  # until the trial's fit says (a HyperModel.fit may train without our callbacks)
-        values = trial.hyperparameters.values
-        if "tuner/epochs" in values:  # Hyperband's share of epochs for this trial
-            kwargs["epochs"] = values["tuner/epochs"]
-            kwargs["initial_epoch"] = values["tuner/initial_epoch"]
+        place = hyperband_place(trial.hyperparameters.values)
+        if place:  # Hyperband's share of epochs for this trial
+            kwargs["epochs"] = place["epochs"]
+            kwargs["initial_epoch"] = place["initial_epoch"]
         cv = self._cv
         executions = int(self.executions_per_trial)  # type: ignore[has-type]  # untyped in KerasTuner
         parts = len(cv.folds) if cv is not None else executions
@@ -364,7 +365,7 @@ class WandbTuner(kt.Tuner):
     def _build_hypermodel(self, hp: kt.HyperParameters) -> keras.Model:
         # Hyperband continues a trial from the best checkpoint of the one before.
         model = super()._build_hypermodel(hp)
-        parent = hp.values.get("tuner/trial_id")
+        parent = hyperband_place(hp.values).get("continued_from")
         if parent is not None:
             build_config, weights = checkpoint_files(self, parent)
             model.build_from_config(load_json(build_config))
