@@ -16,7 +16,7 @@ class Direction:
     Args:
         name: "max" or "min", as KerasTuner's `Objective.direction` says it.
 
-    Example:
+    Examples:
         >>> from kt_wandb._direction import Direction
         >>> loss = Direction("min")
         >>> loss.better(0.1, 0.2), loss.best([0.3, 0.1, 0.2]), loss.text

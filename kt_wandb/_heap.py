@@ -69,7 +69,7 @@ def frozen_heap(*, collect: bool = True) -> Iterator[None]:
     Args:
         collect: Collect all the garbage there is before freezing (else the young generations' only).
 
-    Example:
+    Examples:
         >>> import gc
         >>> from kt_wandb.tuners import frozen_heap
         >>> with frozen_heap():
@@ -116,7 +116,7 @@ def paused_collector() -> Iterator[None]:
     several threads at once, turn it back on when the last one ends. Left alone
     where the program turned the collector off itself.
 
-    Example:
+    Examples:
         >>> import gc
         >>> from kt_wandb._heap import paused_collector
         >>> with paused_collector():

@@ -15,7 +15,8 @@ from urllib.parse import unquote
 
 __all__ = [
     "ENDED", "IDENTITY_FILE", "PANELS_RECORD", "PRUNING_RECORD", "RUN_RECORD", "Status", "Summary", "TrialRecord",
-    "config_key", "hyperparameter_name", "read_json", "searched_values", "trial_status", "write_json", "write_text",
+    "config_key", "hyperband_place", "hyperparameter_name", "read_json", "searched_values", "trial_status",
+    "write_json", "write_text",
 ]
 
 # In the project directory: the search's id, objective, direction and oracle.
@@ -85,11 +86,7 @@ class Summary:
     @staticmethod
     def hyperband(values: Mapping[str, Any]) -> dict[str, Any]:
         """Hyperband's place for a trial (`hyperband/bracket`, ...), from KerasTuner's `tuner/...` values."""
-        if values.get("tuner/bracket") is None:
-            return {}
-        names = {"bracket": "bracket", "round": "round", "epochs": "epochs", "initial_epoch": "initial_epoch",
-                 "continued_from": "trial_id"}
-        return {f"hyperband/{key}": values.get(f"tuner/{name}") for key, name in names.items()}
+        return {f"hyperband/{key}": value for key, value in hyperband_place(values).items()}
 
 
 @dataclass
@@ -187,6 +184,19 @@ def trial_status(status: str, record: TrialRecord) -> Status:
 _KERAS_TUNER_KEYS = "tuner/"
 
 
+# Hyperband's place for a trial, by KerasTuner's names: the trial whose checkpoint it continues is `tuner/trial_id`.
+_HYPERBAND_KEYS = {"bracket": "bracket", "round": "round", "epochs": "epochs", "initial_epoch": "initial_epoch",
+                   "continued_from": "trial_id"}
+
+
+def hyperband_place(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Where Hyperband put a trial, from KerasTuner's `tuner/...` values: its `bracket`, `round`, `epochs`,
+    `initial_epoch` and the trial it `continued_from` (None for a first round); {} for another oracle's trial."""
+    if values.get(f"{_KERAS_TUNER_KEYS}bracket") is None:
+        return {}
+    return {key: values.get(f"{_KERAS_TUNER_KEYS}{name}") for key, name in _HYPERBAND_KEYS.items()}
+
+
 def searched_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """A trial's hyperparameters: its values without KerasTuner's own `tuner/...` bookkeeping."""
     return {name: value for name, value in values.items() if not name.startswith(_KERAS_TUNER_KEYS)}
@@ -195,7 +205,7 @@ def searched_values(values: Mapping[str, Any]) -> dict[str, Any]:
 def config_key(name: str) -> str:
     """The W&B config key of a hyperparameter: its name, with what W&B can't take percent-encoded.
 
-    Example:
+    Examples:
         >>> config_key("block.0.units"), config_key("_scale"), config_key("learning_rate")
         ('block%2E0%2Eunits', '%5Fscale', 'learning_rate')
     """

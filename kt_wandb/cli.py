@@ -210,14 +210,47 @@ def _report_command(args: argparse.Namespace) -> int:
     return 0
 
 
+class _SearchProgress:
+    """What `kt-wandb search` prints of a whole search: on its own, or the chief's of a distributed one."""
+
+    def __init__(self, tuner: Any) -> None:
+        from kt_wandb.tuners import planned_trials
+
+        self.total = planned_trials(tuner.oracle)
+
+    def count(self, tuner: Any) -> str:
+        finished = sum(t.status in ("COMPLETED", "FAILED") for t in tuner.oracle.trials.values())
+        return f"{finished}/{self.total}" if self.total else str(finished)
+
+    def begin(self, tuner: Any) -> None:
+        print(f"report (follows the search; open it now): {tuner.report_path}", flush=True)
+
+    def end(self, tuner: Any, data: Any, seconds: float) -> None:
+        _report(tuner, data, seconds)
+
+
+class _WorkerProgress:
+    """What a worker prints: its own trials (the chief keeps the count, and reports on the whole search)."""
+
+    total = None
+
+    def count(self, tuner: Any) -> str:
+        return f"#{tuner.ran} of this worker"
+
+    def begin(self, tuner: Any) -> None:
+        pass
+
+    def end(self, tuner: Any, data: Any, seconds: float) -> None:
+        print(f"worker {tuner.worker_id} done: {tuner.ran} trial(s) in {seconds:.0f} s")
+
+
 def _progress_tuner(**kwargs: Any) -> Any:
     """A `WandbTuner` that prints one line as each trial ends."""
     from kt_wandb import WandbTuner
     from kt_wandb._records import RUN_RECORD, TrialRecord, read_json
-    from kt_wandb.tuners import planned_trials
 
     class ProgressTuner(WandbTuner):
-        total: int | None = None
+        progress: _SearchProgress | _WorkerProgress
         ran = 0
 
         def on_trial_begin(self, trial: Any) -> None:
@@ -228,11 +261,6 @@ def _progress_tuner(**kwargs: Any) -> Any:
             super().on_trial_end(trial)
             done = self.oracle.get_trial(trial.trial_id)
             self.ran += 1
-            if self.role == "worker":  # the chief keeps the count; a worker tells its own
-                count = f"#{self.ran} of this worker"
-            else:
-                finished = sum(t.status in ("COMPLETED", "FAILED") for t in self.oracle.trials.values())
-                count = f"{finished}/{self.total}" if self.total else str(finished)
             name = self.oracle.objective.name
             score = f"{name}={done.score:.4f}" if done.score is not None else done.status.lower()
             pruned = TrialRecord.from_json(read_json(Path(self.get_trial_dir(trial.trial_id)) / RUN_RECORD)).pruned_at
@@ -241,10 +269,11 @@ def _progress_tuner(**kwargs: Any) -> Any:
             best = self.oracle.get_best_trials(1)
             best_text = f"best={best[0].score:.4f}" if best and best[0].score is not None else ""
             seconds = time.monotonic() - self._started
-            print(f"trial {count}  [{trial.trial_id}]  {score}  {best_text}  ({seconds:.1f} s)", flush=True)
+            print(f"trial {self.progress.count(self)}  [{trial.trial_id}]  {score}  {best_text}  ({seconds:.1f} s)",
+                  flush=True)
 
     tuner = ProgressTuner(**kwargs)
-    tuner.total = planned_trials(tuner.oracle) if tuner.role != "worker" else None
+    tuner.progress = _WorkerProgress() if tuner.role == "worker" else _SearchProgress(tuner)
     return tuner
 
 
@@ -261,15 +290,11 @@ def _search(args: argparse.Namespace) -> int:
     tuner = _search_tuner(args, hypermodel, data.name)
     pruning = f", pruner {args.pruner}" if args.pruner else ""
     print(f"searching {data.name} ({len(data.x_train)} training examples) with {args.model}, "
-          f"{args.oracle}{pruning}, {tuner.total or '?'} trials")
-    if tuner.role != "worker":  # a distributed search's report is the chief's
-        print(f"report (follows the search; open it now): {tuner.report_path}", flush=True)
+          f"{args.oracle}{pruning}, {tuner.progress.total or '?'} trials")
+    tuner.progress.begin(tuner)
     started = time.monotonic()
     tuner.search(data.x_train, data.y_train, epochs=args.epochs, validation_split=0.2, verbose=0)
-    if tuner.role == "worker":  # the chief reports on the whole search
-        print(f"worker {tuner.worker_id} done: {tuner.ran} trial(s) in {time.monotonic() - started:.0f} s")
-        return 0
-    _report(tuner, data, time.monotonic() - started)
+    tuner.progress.end(tuner, data, time.monotonic() - started)
     return 0
 
 

@@ -206,7 +206,7 @@ def launch(
         first failure's exit code (128 + n for a process killed by signal n,
         or for a launch interrupted by it).
 
-    Example:
+    Examples:
         >>> from kt_wandb.launcher import launch
         >>> launch(["python", "my_search.py"], workers=4)  # doctest: +SKIP
         0

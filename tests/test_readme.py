@@ -1,4 +1,4 @@
-"""The README's Python example runs unchanged."""
+"""The Python examples of the README and of the documentation's guides run unchanged."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ import pytest
 from tests.helpers.environment import child_env
 from tests.helpers.wandb_log import read_runs
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-# What tells each Python example of the README apart, in the order the tests below number them.
+ROOT = Path(__file__).resolve().parents[1]
+# What tells each Python example apart (README.md and docs/), in the order the tests below number them.
 EXAMPLES = ["\"tags\": [\"readme\"]", "hparam_tuning", "# my_search.py", "# pruning.py"]
 
 
 def run_example(index: int, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """Runs the README's `index`-th Python example, in the order of EXAMPLES."""
-    examples = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(examples) == len(EXAMPLES), "a Python example was added to the README or removed: test it here"
+    """Runs the `index`-th Python example, in the order of EXAMPLES."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    # The same example shown on two pages (the README's, again on the site's home) is one example.
+    examples = list(dict.fromkeys(e for page in pages for e in re.findall(r"```python\n(.*?)```", page.read_text(),
+                                                                          flags=re.S)))
+    assert len(examples) == len(EXAMPLES), "a Python example was added to the docs or removed: test it here"
     example = next(e for e in examples if EXAMPLES[index] in e)
     script = tmp_path / f"example_{index}.py"
     script.write_text(example)

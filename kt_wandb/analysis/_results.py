@@ -22,7 +22,16 @@ import pandas as pd
 
 from kt_wandb._direction import Direction
 from kt_wandb._heap import paused_collector
-from kt_wandb._records import IDENTITY_FILE, RUN_RECORD, Status, TrialRecord, read_json, searched_values, trial_status
+from kt_wandb._records import (
+    IDENTITY_FILE,
+    RUN_RECORD,
+    Status,
+    TrialRecord,
+    hyperband_place,
+    read_json,
+    searched_values,
+    trial_status,
+)
 
 __all__ = ["learning_curves", "load_trials", "results_frame", "search_space", "trim_read_cache"]
 
@@ -171,7 +180,7 @@ def results_frame(
         project_dir: The search's project directory (`directory/project_name`).
         trials: Its trials, where `load_trials` already read them.
 
-    Example:
+    Examples:
         >>> frame = results_frame("runs/digits")  # doctest: +SKIP
         >>> frame.sort_values("score", ascending=False).head()  # doctest: +SKIP
     """
@@ -197,9 +206,9 @@ def _trial_row(trial: dict[str, Any], record: TrialRecord) -> dict[str, Any]:
     message = (trial.get("message") or "").strip()
     row["error"] = message.splitlines()[-1] if message else None
     row.update({f"param_{k}": v for k, v in searched_values(values).items()})
-    if "tuner/bracket" in values:  # Hyperband's: where the trial sits in its schedule, and its parent
-        row.update({"bracket": values["tuner/bracket"], "round": values.get("tuner/round"),
-                    "continued_from": values.get("tuner/trial_id")})
+    place = hyperband_place(values)
+    if place:  # Hyperband's: where the trial sits in its schedule, and its parent
+        row.update({key: place[key] for key in ("bracket", "round", "continued_from")})
     row["score"] = _number(trial.get("score"))
     row["best_step"] = _number(trial.get("best_step") if trial.get("score") is not None else None)
     for name, tracker in trial["metrics"]["metrics"].items():

@@ -23,7 +23,7 @@ class CNNHyperModel(ClassifierHyperModel):
         input_shape: The image shape, for example (8, 8, 1).
         num_classes: How many classes the labels (integers from 0) have.
 
-    Example:
+    Examples:
         >>> import keras_tuner as kt
         >>> from kt_wandb.models import CNNHyperModel
         >>> model = CNNHyperModel((8, 8, 1), 10).build(kt.HyperParameters())

@@ -24,7 +24,7 @@ class MLPHyperModel(ClassifierHyperModel):
         input_shape: The shape of one example; it is flattened first.
         num_classes: How many classes the labels (integers from 0) have.
 
-    Example:
+    Examples:
         >>> import keras_tuner as kt
         >>> from kt_wandb.models import MLPHyperModel
         >>> model = MLPHyperModel((64,), 10).build(kt.HyperParameters())

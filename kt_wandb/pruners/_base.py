@@ -52,7 +52,7 @@ class Pruner:
     with every trial's curve so far, running ones included. A stopped trial is
     completed with its best score so far.
 
-    Example:
+    Examples:
         >>> from kt_wandb import Curves, Pruner
         >>> class Threshold(Pruner):
         ...     '''Stops a trial whose accuracy after 3 epochs is under 0.5.'''

@@ -22,7 +22,7 @@ class SuccessiveHalvingPruner(Pruner):
         min_epochs: Epochs trained at the first rung.
         reduction_factor: How much the field shrinks from one rung to the next (at least 2).
 
-    Example:
+    Examples:
         >>> from kt_wandb import Curves, SuccessiveHalvingPruner
         >>> curves = Curves({"a": {0: .5}, "b": {0: .9}, "c": {0: .7}}, "max")
         >>> [SuccessiveHalvingPruner(min_epochs=1).prune(t, 0, curves) for t in "abc"]

@@ -20,7 +20,7 @@ class MedianPruner(Pruner):
         warmup_epochs: Epochs every trial trains before it can be stopped.
         min_trials: Other trials that must have reached an epoch before any is stopped there.
 
-    Example:
+    Examples:
         >>> from kt_wandb import Curves, MedianPruner
         >>> curves = Curves({"a": {0: .9, 1: .8}, "b": {0: .9, 1: .7}, "c": {0: .5, 1: .4}}, "max")
         >>> MedianPruner(warmup_epochs=1, min_trials=2).prune("c", 1, curves)

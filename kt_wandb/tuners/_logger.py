@@ -12,7 +12,7 @@ import numpy as np
 
 from kt_wandb._log import logger
 
-__all__ = ["WandbEpochLogger"]
+__all__ = ["WandbEpochLogger", "epoch_metrics"]
 
 
 def _scalar(value: Any) -> float | None:
@@ -24,6 +24,29 @@ def _scalar(value: Any) -> float | None:
     if array.size != 1 or not np.issubdtype(array.dtype, np.number):
         return None
     return float(array.reshape(()))
+
+
+def _learning_rate(model: Any) -> float | None:
+    optimizer = getattr(model, "optimizer", None)
+    rate = getattr(optimizer, "learning_rate", None)
+    if rate is None:
+        return None
+    number = _scalar(rate)
+    return number if number is not None and math.isfinite(number) else None
+
+
+def epoch_metrics(logs: Mapping[str, Any] | None, model: Any = None) -> dict[str, float]:
+    """An epoch's scalar metrics as floats, with `model`'s learning rate where a model is given."""
+    metrics = {}
+    for name, value in (logs or {}).items():
+        number = _scalar(value)
+        if number is not None:
+            metrics[name] = number
+    if model is not None:
+        rate = _learning_rate(model)
+        if rate is not None:
+            metrics["learning_rate"] = rate
+    return metrics
 
 
 class WandbEpochLogger(keras.callbacks.Callback):
@@ -43,7 +66,7 @@ class WandbEpochLogger(keras.callbacks.Callback):
             of `<prefix>/<metric>`, for example `{"val_loss": "min"}`.
         log_learning_rate: Also log the optimizer's learning rate.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np, wandb
         >>> from kt_wandb import WandbEpochLogger
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
@@ -101,16 +124,7 @@ class WandbEpochLogger(keras.callbacks.Callback):
 
     def epoch_metrics(self, logs: Mapping[str, Any] | None) -> dict[str, float]:
         """The epoch's scalar metrics as floats, with the learning rate where asked for."""
-        metrics = {}
-        for name, value in (logs or {}).items():
-            number = _scalar(value)
-            if number is not None:
-                metrics[name] = number
-        if self.log_learning_rate:
-            rate = self._learning_rate()
-            if rate is not None:
-                metrics["learning_rate"] = rate
-        return metrics
+        return epoch_metrics(logs, self.model if self.log_learning_rate else None)
 
     def _log(self, epoch: int, metrics: Mapping[str, float]) -> None:
         data: dict[str, float] = {f"{self.prefix}/{name}": value for name, value in metrics.items()}
@@ -130,10 +144,3 @@ class WandbEpochLogger(keras.callbacks.Callback):
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         self._active = None
 
-    def _learning_rate(self) -> float | None:
-        optimizer = getattr(self.model, "optimizer", None)
-        rate = getattr(optimizer, "learning_rate", None)
-        if rate is None:
-            return None
-        number = _scalar(rate)
-        return number if number is not None and math.isfinite(number) else None

@@ -49,7 +49,7 @@ class TrialMemory:
         backend: Keras's backend name ("tensorflow", "jax", "torch", ...).
         jax_every: Under JAX, empty its caches after this many trials.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from kt_wandb.tuners import TrialMemory
         >>> memory = TrialMemory(keras.backend.backend())

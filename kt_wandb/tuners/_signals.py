@@ -61,7 +61,7 @@ class Interruptions:
     `deferred()` holds Ctrl-C and the signals above back while a trial's run
     finishes, and raises the first one after it; a second one raises at once.
 
-    Example:
+    Examples:
         >>> from kt_wandb.tuners._signals import Interruptions
         >>> with Interruptions() as interruptions:
         ...     interruptions.raise_pending()  # nothing dropped: returns

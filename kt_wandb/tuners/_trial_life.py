@@ -18,7 +18,7 @@ from typing import Any
 import keras_tuner as kt
 import numpy as np
 
-from kt_wandb._records import Status, Summary, config_key, searched_values, trial_status
+from kt_wandb._records import Status, Summary, config_key, hyperband_place, searched_values, trial_status
 from kt_wandb.tuners._keras_tuner import Trial, TrialStatus, convert_to_metrics_dict
 from kt_wandb.tuners._oracles import DIVERGED
 from kt_wandb.tuners._roles import Standalone
@@ -39,9 +39,9 @@ __all__ = [
 def _labels(values: dict[str, Any], *, oracle_name: str, role: Standalone) -> tuple[list[str], dict[str, Any]]:
     """The run's tags and first summary entries: the oracle, the role's, and Hyperband's place for the trial."""
     tags = [oracle_name, *role.tags()]
-    bracket = values.get("tuner/bracket")
-    if bracket is not None:
-        tags += [f"bracket:{bracket}", f"round:{values.get('tuner/round')}"]
+    place = hyperband_place(values)
+    if place:
+        tags += [f"bracket:{place['bracket']}", f"round:{place['round']}"]
     return tags, {**role.summary(), **Summary.hyperband(values)}
 
 

@@ -12,10 +12,10 @@ import keras
 import keras_tuner as kt
 
 from kt_wandb._log import logger
-from kt_wandb._records import config_key, searched_values
+from kt_wandb._records import hyperband_place
 from kt_wandb._wandb_env import DEFAULT_TIMEOUT, check_timeout
 from kt_wandb.distribute import Heartbeat, heartbeat_timeout
-from kt_wandb.pruners import Pruner, make_pruner
+from kt_wandb.pruners import Pruner
 from kt_wandb.tuners import _service
 from kt_wandb.tuners._checks import (
     check_fit_arguments,
@@ -33,16 +33,14 @@ from kt_wandb.tuners._keras_tuner import (
 from kt_wandb.tuners._live_report import LiveReport
 from kt_wandb.tuners._memory import TrialMemory, frozen_heap
 from kt_wandb.tuners._oracles import (
-    forgive_divergence,
-    make_oracle,
     oracle_name,
-    resumable_grid,
 )
-from kt_wandb.tuners._pruning import enable_pruning, report_epoch
+from kt_wandb.tuners._pruning import report_epoch
 from kt_wandb.tuners._roles import NullHeartbeat, choose_role
+from kt_wandb.tuners._search_outputs import publish_search_panels, write_tensorboard_experiment
+from kt_wandb.tuners._setup import check_hypermodel, panels_installed, prepare_oracle, say_renamed_hyperparameters
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
-from kt_wandb.tuners._tensorboard import write_experiment
-from kt_wandb.tuners._trial_callbacks import FitLength, TrialLogger, without_batch_hooks
+from kt_wandb.tuners._trial_callbacks import FitLength, trial_callbacks, without_batch_hooks
 from kt_wandb.tuners._trial_life import (
     ModelArtifacts,
     abort_trial_run,
@@ -73,21 +71,6 @@ def _weights_only() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
         yield
-
-
-def _panels_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("wandb_workspaces") is not None
-
-
-def _check_prunable(oracle: kt.Oracle, pruner: Any) -> None:
-    if isinstance(oracle, kt.oracles.HyperbandOracle):
-        raise ValueError(
-            f"Expected no `pruner` with the Hyperband oracle, received pruner={pruner!r}. Hyperband already stops "
-            f"trials early: most of its trials train for a few epochs, and only the best go on. To fix, drop "
-            f"`pruner=`, or prune a random, Bayesian or grid search (oracle=\"random\")."
-        )
 
 
 class WandbTuner(kt.Tuner):
@@ -158,7 +141,7 @@ class WandbTuner(kt.Tuner):
         worker_id: A worker's id (`KERASTUNER_TUNER_ID`), else None.
         search_id: The id the search's run ids and group derive from.
 
-    Example:
+    Examples:
         >>> import tempfile, keras, numpy as np
         >>> from kt_wandb import WandbTuner
         >>> def build_model(hp):
@@ -197,7 +180,8 @@ class WandbTuner(kt.Tuner):
         **kwargs: Any,
     ) -> None:
         # Every argument is checked before KerasTuner may overwrite a project directory.
-        self._check_hypermodel(hypermodel)
+        own_run_trial = type(self).run_trial is not WandbTuner.run_trial
+        check_hypermodel(hypermodel, own_run_trial=own_run_trial)
         check_wandb_arguments(wandb_entity=wandb_entity, wandb_kwargs=wandb_kwargs, log_best_model=log_best_model,
                               wandb_panels=wandb_panels, tensorboard_dir=tensorboard_dir)
         self.wandb_timeout = check_timeout(wandb_timeout)
@@ -209,7 +193,8 @@ class WandbTuner(kt.Tuner):
         self.worker_id = self._role.worker_id
         self._heartbeat_timeout = heartbeat_timeout()
         self._seed = kwargs.get("seed")
-        oracle_instance, tuner_kwargs = self._prepare_oracle(oracle, objective, pruner, kwargs)
+        oracle_instance, tuner_kwargs, self.pruner = prepare_oracle(oracle, objective, pruner, kwargs,
+                                                                    own_run_trial=own_run_trial)
         self._role.prepare(tuner_kwargs)
         self._local_oracle = oracle_instance
         self._init_kwargs = init_kwargs(
@@ -224,7 +209,7 @@ class WandbTuner(kt.Tuner):
         self.oracle_name = oracle_name(oracle_instance)
         self.log_best_model = log_best_model
         # By default where wandb-workspaces, which builds them, is installed: no complaint each search where it isn't.
-        self.wandb_panels = wandb_panels if wandb_panels is not None else _panels_installed()
+        self.wandb_panels = wandb_panels if wandb_panels is not None else panels_installed()
         self.tensorboard_dir = os.path.abspath(tensorboard_dir) if tensorboard_dir is not None else None
         self._wandb_mode = mode
         self._start_state()
@@ -233,34 +218,7 @@ class WandbTuner(kt.Tuner):
         if mode != "disabled" and self._role.opens_runs:  # the first trial needn't wait for wandb's service
             _service.start_in_background()
         logger.info(f"{reason}; runs of search {self.wandb_group!r} go to {self.wandb_dir}.")
-        self._say_renamed_hyperparameters()
-
-    def _check_hypermodel(self, hypermodel: Any) -> None:
-        if hypermodel is None and type(self).run_trial is WandbTuner.run_trial:
-            # KerasTuner's own rule (its check compares with `Tuner.run_trial`, which this class overrides).
-            raise ValueError(  # KerasTuner's own first words, for code that matches them
-                "Received `hypermodel=None`. Expected a `hypermodel` (a function `hp -> compiled keras.Model`, or "
-                "a `keras_tuner.HyperModel`). To fix, pass the function that builds the model, or subclass "
-                "WandbTuner and override `run_trial` to build and train the model yourself."
-            )
-
-    def _prepare_oracle(
-        self, oracle: str | kt.Oracle, objective: Any, pruner: str | Pruner | None, kwargs: dict[str, Any]
-    ) -> tuple[kt.Oracle, dict[str, Any]]:
-        """The oracle, made or given, with kt-wandb's changes (divergence, a resumable grid, the pruner), and
-        the arguments left for `kt.Tuner`."""
-        self.pruner = make_pruner(pruner)
-        oracle_instance, tuner_kwargs = make_oracle(oracle, objective, kwargs)
-        forgive_divergence(oracle_instance)
-        resumable_grid(oracle_instance)
-        if self.pruner is not None:
-            _check_prunable(oracle_instance, pruner)
-            enable_pruning(oracle_instance, self.pruner)
-            if type(self).run_trial is not WandbTuner.run_trial:
-                logger.warning("pruner= acts through KerasTuner's per-epoch hook (its TunerCallback): an overridden "
-                               "run_trial that trains without super().run_trial, or without the callbacks it is "
-                               "given, prunes nothing.")
-        return oracle_instance, tuner_kwargs
+        say_renamed_hyperparameters(oracle_instance.hyperparameters.values, mode)
 
     def _start_state(self) -> None:
         """What the tuner keeps between its hooks, as it is before any search."""
@@ -287,14 +245,6 @@ class WandbTuner(kt.Tuner):
         if not identity.resumed:
             check_new_search_id(self.search_id, self._init_kwargs["dir"])
         self.wandb_group = self._init_kwargs.get("group") or f"{self.project_name}-{self.search_id}"
-
-    def _say_renamed_hyperparameters(self) -> None:
-        names = list(searched_values(self._local_oracle.hyperparameters.values))
-        renamed = [f"{n!r} as {config_key(n)!r}" for n in names if config_key(n) != n]
-        if renamed and self._wandb_mode != "disabled":
-            logger.warning(f"W&B can't take {len(renamed)} hyperparameter name(s) as config keys as they are; "
-                           f"logged {', '.join(renamed)} (each run's summary maps them back under trial/hp_names; "
-                           f"kt_wandb.analysis.hyperparameter_name undoes it).")
 
     # -- the W&B run of the current trial ---------------------------------------------
 
@@ -357,30 +307,15 @@ class WandbTuner(kt.Tuner):
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         self._part = -1
         self._fit_epochs = None  # until the trial's fit says (a HyperModel.fit may train without our callbacks)
-        values = trial.hyperparameters.values
-        if "tuner/epochs" in values:  # Hyperband's share of epochs for this trial
-            kwargs["epochs"] = values["tuner/epochs"]
-            kwargs["initial_epoch"] = values["tuner/initial_epoch"]
+        place = hyperband_place(trial.hyperparameters.values)
+        if place:  # Hyperband's share of epochs for this trial
+            kwargs["epochs"] = place["epochs"]
+            kwargs["initial_epoch"] = place["initial_epoch"]
         cv = self._cv
         executions = int(self.executions_per_trial)  # type: ignore[has-type]  # untyped in KerasTuner
         parts = len(cv.folds) if cv is not None else executions
         if self._trial_run is not None:
-            kwargs["callbacks"] = [
-                *(kwargs.get("callbacks") or []),
-                TrialLogger(
-                    self._trial_run,
-                    trial_id=trial.trial_id,
-                    executions=parts,
-                    objective=self.oracle.objective,
-                    tensorboard_dir=self.tensorboard_dir,
-                    kind="fold" if cv is not None else "execution",
-                    # With HyperModel's own fit, Keras's logs are the metrics KerasTuner ranks by.
-                    # (validation_freq > 1 leaves val_ metrics out of the first epoch's logs.)
-                    check_objective=type(self.hypermodel).fit is kt.HyperModel.fit
-                    and kwargs.get("validation_freq", 1) == 1,
-                    interruptions=self._interruptions,
-                ),
-            ]
+            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), *self._trial_callbacks(trial, parts, kwargs)]
         if cv is None:
             results = super().run_trial(trial, *args, **kwargs)
         else:
@@ -399,6 +334,23 @@ class WandbTuner(kt.Tuner):
                 record_parts(self._trial_run, "fold" if cv is not None else "execution", results, self.oracle.objective)
         return results
 
+    def _trial_callbacks(self, trial: Trial, parts: int, fit_kwargs: Mapping[str, Any]) -> list[Any]:
+        """The callbacks that record, log and check each epoch of the trial's fits (see `trial_callbacks`)."""
+        assert self._trial_run is not None
+        return trial_callbacks(
+            self._trial_run,
+            trial_id=trial.trial_id,
+            count=parts,
+            objective=self.oracle.objective,
+            tensorboard_dir=self.tensorboard_dir,
+            kind="fold" if self._cv is not None else "execution",
+            # With HyperModel's own fit, Keras's logs are the metrics KerasTuner ranks by.
+            # (validation_freq > 1 leaves val_ metrics out of the first epoch's logs.)
+            check_objective=type(self.hypermodel).fit is kt.HyperModel.fit
+            and fit_kwargs.get("validation_freq", 1) == 1,
+            interruptions=self._interruptions,
+        )
+
     def _build_and_fit_model(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         self._part += 1
         if self._trial_run is not None and self._trial_run.record.pruned is not None:
@@ -413,7 +365,7 @@ class WandbTuner(kt.Tuner):
     def _build_hypermodel(self, hp: kt.HyperParameters) -> keras.Model:
         # Hyperband continues a trial from the best checkpoint of the one before.
         model = super()._build_hypermodel(hp)
-        parent = hp.values.get("tuner/trial_id")
+        parent = hyperband_place(hp.values).get("continued_from")
         if parent is not None:
             build_config, weights = checkpoint_files(self, parent)
             model.build_from_config(load_json(build_config))
@@ -541,26 +493,9 @@ class WandbTuner(kt.Tuner):
         if not self._role.owns_outputs:  # a worker: the chief writes the search's own files and panels
             return
         if self.tensorboard_dir is not None:
-            metrics = {name for t in self.oracle.trials.values() for name in t.metrics.metrics}
-            write_experiment(self.tensorboard_dir, self.oracle.hyperparameters, self.oracle.objective.name, metrics)
-        if not self.wandb_panels or self.wandb_mode == "disabled" or not self.oracle.trials:
-            return
-        # Summaries follow `verbose`, as KerasTuner's own do (verbose=0: nothing on stdout); trouble is a notice.
-        if self.wandb_mode == "offline":
-            if self._verbose:
-                print(f"kt-wandb: upload the runs and add the comparison panels in W&B with: "
-                      f"kt-wandb sync {self.project_dir}")
-            return
-        from kt_wandb.analysis import publish_panels
-
-        try:
-            url = publish_panels(self.project_dir)
-        except Exception as exc:  # the search is done; the panels can be made later
-            logger.warning(f"could not save the W&B panels ({type(exc).__name__}: {exc}); "
-                           f"retry with: kt-wandb panels {self.project_dir}")
-            return
-        if self._verbose:
-            print(f"kt-wandb: comparison panels in W&B: {url}")
+            write_tensorboard_experiment(self.tensorboard_dir, self.oracle)
+        if self.wandb_panels and self.wandb_mode != "disabled" and self.oracle.trials:
+            publish_search_panels(self.project_dir, self.wandb_mode, verbose=self._verbose)
 
     def results_frame(self) -> pd.DataFrame:
         """The trials as a pandas DataFrame, one row per trial; see `kt_wandb.analysis.results_frame`."""
