@@ -22,7 +22,7 @@ from kt_wandb.distribute._auth import TokenRefused, check_serving, connect, is_l
 from kt_wandb.distribute._chief import Servicer, _bound_server
 from tests.helpers.environment import child_env
 
-SCRIPT = Path(__file__).with_name("distributed_search.py")
+SCRIPT = Path(__file__).parents[1] / "tuners" / "distributed_search.py"
 TOKEN = "s3cret-token-of-this-search"
 
 
