@@ -452,10 +452,12 @@ def test_ctrl_c_to_the_launcher_finishes_every_workers_trial_run(tmp_path, wandb
                                 stderr=subprocess.STDOUT, text=True)
     project = tmp_path / "search" / "search"
     deadline = time.monotonic() + 300
-    while len(list(project.glob("trial_*/wandb_run.json"))) < 2:  # both workers are in a trial
+    # Both workers are into their training: each trial has ended an epoch (KerasTuner's checkpoint of its best),
+    # however long a loaded machine takes to get there.
+    while len(list(project.glob("trial_*/checkpoint.weights.h5"))) < 2:
         assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()[0][-4000:]
         time.sleep(0.2)
-    time.sleep(3)  # into their training
+    time.sleep(0.5)
     launcher.send_signal(sent)
     out, _ = launcher.communicate(timeout=120)
     assert launcher.returncode != 0, out[-4000:]
