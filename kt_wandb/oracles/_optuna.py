@@ -27,7 +27,8 @@ def import_optuna(purpose: str, extra: tuple[str, ...] = ()) -> Any:
     if missing:
         line = _INSTALL + "".join(f" {name}" for name in missing if name not in ("optuna", "cmaes"))
         raise ImportError(
-            f"Expected {', '.join(missing)} installed for {purpose}, received none importable. To fix, run: {line}"
+            f"Expected {' and '.join(missing)} installed for {purpose}, received an environment without "
+            f"{' and '.join(missing)}. To fix, run: {line}"
         )
     optuna = importlib.import_module("optuna")
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # KerasTuner's display says each trial's end already

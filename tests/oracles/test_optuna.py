@@ -216,7 +216,8 @@ def test_without_optuna_or_torch_the_oracle_fails_at_once_with_the_install_line(
     real = importlib.util.find_spec
     missing = {"optuna"}
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in missing else real(name, *a))
-    with pytest.raises(ImportError, match=r"Expected optuna installed .*To fix, run: pip install 'kt-wandb\[optuna\]'"):
+    with pytest.raises(ImportError, match=r"Expected optuna installed .*without optuna.*To fix, run: "
+                                          r"pip install 'kt-wandb\[optuna\]'$"):
         WandbTuner(lambda hp: None, objective="val_loss", oracle="tpe", directory=str(tmp_path))
     missing = {"torch"}
     with pytest.raises(ImportError, match=r"Expected torch .*oracle='gp'.*pip install 'kt-wandb\[optuna\]' torch"):
@@ -228,6 +229,20 @@ def test_gp_works_where_torch_is_installed(tmp_path):
     oracle = _oracle(tmp_path, "gp")
     assert isinstance(oracle.sampler, optuna.samplers.GPSampler)
     assert len(_run(oracle, 12)) == 12
+
+
+def test_a_plain_kerastuner_tuner_searches_with_it(tmp_path):
+    class Search(kt.Tuner):
+        def run_trial(self, trial, *args, **kwargs):
+            return {"loss": _loss(trial.hyperparameters.values)}
+
+    oracle = OptunaOracle("tpe", objective=kt.Objective("loss", "min"), max_trials=12,
+                          hyperparameters=_conditional_space(), seed=3)
+    tuner = Search(oracle=oracle, directory=str(tmp_path), project_name="plain")
+    tuner.search(verbose=0)
+    assert len(oracle.study.trials) == 12 and all(t.state == TrialState.COMPLETE for t in oracle.study.trials)
+    best = tuner.get_best_hyperparameters()[0].values
+    assert _loss(best) == pytest.approx(oracle.study.best_value)
 
 
 # -- through WandbTuner: a Keras search, W&B runs, pruning ----------------------------------------------------
