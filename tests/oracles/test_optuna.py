@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import keras
@@ -14,7 +16,7 @@ import keras_tuner as kt
 import numpy as np
 import optuna
 import pytest
-from conftest import child_env
+from conftest import CHILD_SEARCH, child_env
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 from wandb_log import read_runs
@@ -336,3 +338,67 @@ def test_a_chief_and_two_workers_search_with_tpe(tmp_path, wandb_env):
     assert workers == {"worker:worker0", "worker:worker1"}
     trials = [json.loads(p.read_text()) for p in project.glob("trial_*/trial.json")]
     assert len(trials) == 6 and all(t["status"] == "COMPLETED" for t in trials)
+
+
+KILLED_SEARCH = textwrap.dedent(
+    """
+    import json, os, pathlib, signal, sys
+    import keras
+    from sklearn.datasets import load_digits
+    from kt_wandb import Pruner, WandbTuner
+
+    root, stage = pathlib.Path(sys.argv[1]), sys.argv[2]
+
+    class PruneTrialOne(Pruner):
+        def prune(self, trial_id, epoch, curves):
+            return stage == "first" and int(trial_id) == 1 and epoch >= 1
+
+    class KillInThirdTrial(keras.callbacks.Callback):
+        fits = 0
+
+        def on_train_begin(self, logs=None):
+            KillInThirdTrial.fits += 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            if stage == "first" and KillInThirdTrial.fits == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+    """
+) + CHILD_SEARCH + textwrap.dedent(
+    """
+    tuner = WandbTuner(build, objective="val_accuracy", oracle="tpe", seed=4, pruner=PruneTrialOne(),
+                       max_trials=3 if stage == "first" else 5, directory=str(root), project_name="p")
+    if stage == "second":  # what the resumed study was rebuilt with, before it runs anything
+        before = [[t.state.name, t.value, t.intermediate_values] for t in tuner.oracle.study.trials]
+    tuner.search(x, y, epochs=3, validation_split=0.25, verbose=0, callbacks=[KillInThirdTrial()])
+    after = [[t.state.name, t.value] for t in tuner.oracle.study.trials]
+    scores = {i: t.score for i, t in tuner.oracle.trials.items()}
+    (root / "study.json").write_text(json.dumps({"before": before, "after": after, "scores": scores}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_search_killed_mid_trial_resumes_with_the_study_rebuilt_from_every_trial_before(tmp_path, wandb_env):
+    script, root = tmp_path / "search.py", tmp_path / "search"
+    script.write_text(KILLED_SEARCH)
+
+    def run(stage: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), str(root), stage], env=child_env(),
+                              capture_output=True, text=True, timeout=600, check=False)
+
+    first = run("first")
+    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
+    second = run("second")
+    assert second.returncode == 0, second.stderr[-3000:]
+    study = json.loads((root / "study.json").read_text())
+    scores = study["scores"]
+    # Rebuilt from the files: trial 0 completed with its score, trial 1 pruned with its two epochs; trial 2 was
+    # killed while it ran, so it is not in the study until it runs again.
+    (state0, value0, _), (state1, _, curve1) = study["before"]
+    assert len(study["before"]) == 2 and state0 == "COMPLETE" and value0 == pytest.approx(scores["0"])
+    assert state1 == "PRUNED" and sorted(curve1) == ["0", "1"]
+    # Then trial 2 again (told as a trial the rebuilt study never asked), and the two new ones.
+    assert [state for state, _ in study["after"]] == ["COMPLETE", "PRUNED", "COMPLETE", "COMPLETE", "COMPLETE"]
+    assert study["after"][2][1] == pytest.approx(scores["2"]) and len(scores) == 5
+    assert results_frame(root / "p").set_index("trial_id").status.to_dict() == {
+        "0": "COMPLETED", "1": "PRUNED", "2": "COMPLETED", "3": "COMPLETED", "4": "COMPLETED"}
