@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -86,6 +88,19 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
     env.update(extra)
     return env
+
+
+def kill_then_resume(script: Path, root: Path) -> None:
+    """Runs a search script twice on `root`: "first", which must SIGKILL itself, then "second", which must end well."""
+
+    def run(stage: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), str(root), stage], env=child_env(),
+                              capture_output=True, text=True, timeout=600, check=False)
+
+    first = run("first")
+    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
+    second = run("second")
+    assert second.returncode == 0, second.stderr[-3000:]
 
 
 # The hypermodel `build` and the data `x`, `y` of the searches tests run in a child process, for their scripts.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import signal
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ import keras_tuner as kt
 import numpy as np
 import optuna
 import pytest
-from conftest import CHILD_SEARCH, child_env
+from conftest import CHILD_SEARCH, child_env, kill_then_resume
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 from wandb_log import read_runs
@@ -382,14 +381,7 @@ def test_a_search_killed_mid_trial_resumes_with_the_study_rebuilt_from_every_tri
     script, root = tmp_path / "search.py", tmp_path / "search"
     script.write_text(KILLED_SEARCH)
 
-    def run(stage: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(script), str(root), stage], env=child_env(),
-                              capture_output=True, text=True, timeout=600, check=False)
-
-    first = run("first")
-    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
-    second = run("second")
-    assert second.returncode == 0, second.stderr[-3000:]
+    kill_then_resume(script, root)
     study = json.loads((root / "study.json").read_text())
     scores = study["scores"]
     # Rebuilt from the files: trial 0 completed with its score, trial 1 pruned with its two epochs; trial 2 was

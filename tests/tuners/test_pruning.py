@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import keras_tuner as kt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CHILD_SEARCH, child_env
+from conftest import CHILD_SEARCH, kill_then_resume
 from tensorboard_events import accumulate, scalars
 from wandb_log import read_runs
 
@@ -267,14 +264,7 @@ def test_a_search_killed_after_a_pruning_decision_keeps_it_on_resume(tmp_path, w
     script.write_text(SCRIPT)
     root = tmp_path / "search"
 
-    def run(stage: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(script), str(root), stage], env=child_env(),
-                              capture_output=True, text=True, timeout=600, check=False)
-
-    first = run("first")
-    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
-    second = run("second")
-    assert second.returncode == 0, second.stderr[-3000:]
+    kill_then_resume(script, root)
 
     frame = results_frame(root / "p").set_index("trial_id")
     ids = sorted(frame.index)
