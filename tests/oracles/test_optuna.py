@@ -394,3 +394,16 @@ def test_a_search_killed_mid_trial_resumes_with_the_study_rebuilt_from_every_tri
     assert study["after"][2][1] == pytest.approx(scores["2"]) and len(scores) == 5
     assert results_frame(root / "p").set_index("trial_id").status.to_dict() == {
         "0": "COMPLETED", "1": "PRUNED", "2": "COMPLETED", "3": "COMPLETED", "4": "COMPLETED"}
+
+
+def test_a_keras_search_on_two_objectives_tells_the_study_both(tmp_path, wandb_env, digits):
+    objectives = [kt.Objective("val_loss", "min"), kt.Objective("val_accuracy", "max")]
+    tuner = WandbTuner(build, objective=objectives, oracle="tpe", seed=2, max_trials=2, overwrite=True,
+                       directory=str(tmp_path / "search"), project_name="p")
+    _search(tuner, digits, epochs=1)
+    study = tuner.oracle.study
+    assert study.directions == [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]
+    for frozen, trial in zip(study.trials, tuner.oracle.trials.values(), strict=True):
+        assert frozen.values == pytest.approx([trial.metrics.get_best_value("val_loss"),
+                                               trial.metrics.get_best_value("val_accuracy")])
+    assert len(study.best_trials) >= 1  # the Pareto front
