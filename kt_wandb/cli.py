@@ -35,7 +35,7 @@ def _seconds(text: str) -> float:
 
 
 # Spelled out so that `--help` needs no Keras import; a test keeps them in step with the registries.
-ORACLE_NAMES = ("bayesian", "grid", "hyperband", "random")
+ORACLE_NAMES = ("bayesian", "cmaes", "gp", "grid", "hyperband", "random", "tpe")
 PRUNER_NAMES = ("asha", "median")
 MODEL_NAMES = ("cnn", "mlp")
 

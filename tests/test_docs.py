@@ -26,10 +26,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _public_names() -> set[str]:
     import kt_wandb
     import kt_wandb.analysis
+    import kt_wandb.oracles
     import kt_wandb.pruners
     import kt_wandb.tuners
 
-    modules = (kt_wandb, kt_wandb.analysis, kt_wandb.pruners, kt_wandb.tuners)
+    modules = (kt_wandb, kt_wandb.analysis, kt_wandb.oracles, kt_wandb.pruners, kt_wandb.tuners)
     return {name for module in modules for name in module.__all__} - {"__version__"}
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras_tuner as kt
+
+from kt_wandb.oracles._optuna import OptunaOracle, is_sampler
 
 __all__ = [
     "DIVERGED", "ORACLES", "UnknownArgumentError", "forgive_divergence", "make_oracle", "objective_parts",
@@ -16,11 +19,13 @@ __all__ = [
 # How the message of a trial failed by a diverging loss begins (`WandbTuner` raises it, the oracle reads it).
 DIVERGED = "Expected a finite loss"
 
-ORACLES: Mapping[str, type[kt.Oracle]] = {
+# Each name and what builds its oracle: KerasTuner's classes, and Optuna's samplers (needs kt-wandb[optuna]).
+ORACLES: Mapping[str, Callable[..., kt.Oracle]] = {
     "random": kt.oracles.RandomSearchOracle,
     "hyperband": kt.oracles.HyperbandOracle,
     "bayesian": kt.oracles.BayesianOptimizationOracle,
     "grid": kt.oracles.GridSearchOracle,
+    **{name: functools.partial(OptunaOracle, sampler=name) for name in ("tpe", "gp", "cmaes")},
 }
 
 
@@ -28,11 +33,11 @@ class UnknownArgumentError(ValueError, TypeError):
     """An argument neither the oracle nor `kt.Tuner` takes: a `ValueError` as KerasTuner raises, and a `TypeError`."""
 
 
-def _parameters(cls: type) -> set[str]:
+def _parameters(cls: Callable[..., Any]) -> set[str]:
     return {
         name
         for name, p in inspect.signature(cls).parameters.items()
-        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and name != "sampler"
     }
 
 
@@ -48,7 +53,9 @@ def objective_parts(objective: Any) -> list[kt.Objective]:
 
 
 def oracle_name(oracle: kt.Oracle) -> str:
-    """The registry name of an oracle instance, or its class name when unregistered."""
+    """The registry name of an oracle instance (an Optuna sampler's: "tpe"...), or its class name when unregistered."""
+    if isinstance(oracle, OptunaOracle):
+        return oracle.name
     for name, cls in ORACLES.items():
         if type(oracle) is cls:
             return name
@@ -63,7 +70,8 @@ def make_oracle(
     """Builds the oracle and splits off the arguments meant for `kt.Tuner`.
 
     Args:
-        oracle: A name from `ORACLES` or a ready `kt.Oracle` instance.
+        oracle: A name from `ORACLES`, a ready `kt.Oracle` instance, or an
+            Optuna sampler instance (it makes an `OptunaOracle`).
         objective: The objective, passed to a named oracle.
         kwargs: Every other keyword argument the tuner received.
 
@@ -90,13 +98,7 @@ def make_oracle(
             )
         return oracle, tuner_kwargs
 
-    if not isinstance(oracle, str) or oracle.lower() not in ORACLES:
-        raise ValueError(
-            f"Expected `oracle` to be one of {sorted(ORACLES)} or a "
-            f"`keras_tuner.Oracle` instance, received {oracle!r}. To fix, pass one "
-            f"of those names, for example `oracle=\"random\"`."
-        )
-    cls = ORACLES[oracle.lower()]
+    cls, name = _factory(oracle)
     accepted = _parameters(cls)
     # Hyperband sizes itself from `max_epochs` and `factor`; `max_trials` caps it.
     max_trials = None
@@ -106,7 +108,7 @@ def make_oracle(
     if unknown:
         raise UnknownArgumentError(
             f"Unrecognized arguments {unknown}. "  # KerasTuner's own words, for code that matches them
-            f"Expected arguments of the {oracle.lower()!r} oracle "
+            f"Expected arguments of the {name!r} oracle "
             f"({sorted(accepted - {'objective'})}) or of `keras_tuner.Tuner` "
             f"({sorted(TUNER_ARGUMENTS)}), received {unknown}. To fix, check "
             f"the spelling or drop them."
@@ -115,6 +117,18 @@ def make_oracle(
     if max_trials is not None:
         instance.max_trials = max_trials
     return instance, tuner_kwargs
+
+
+def _factory(oracle: Any) -> tuple[Callable[..., kt.Oracle], str]:
+    """What builds the oracle `oracle` names (or the `OptunaOracle` of a sampler instance), and its name."""
+    if is_sampler(oracle):
+        return functools.partial(OptunaOracle, sampler=oracle), type(oracle).__name__
+    if not isinstance(oracle, str) or oracle.lower() not in ORACLES:
+        raise ValueError(
+            f"Expected `oracle` to be one of {sorted(ORACLES)}, a `keras_tuner.Oracle` or an Optuna sampler "
+            f"instance, received {oracle!r}. To fix, pass one of those names, for example `oracle=\"random\"`."
+        )
+    return ORACLES[oracle.lower()], oracle.lower()
 
 
 def forgive_divergence(oracle: kt.Oracle) -> None:

@@ -69,6 +69,9 @@ class _Pruning:
         else:  # the trial ends here anyway, or has no objective to judge (a NaN val_ metric)
             decided = self.pruned.get(trial_id)
             stop = decided is not None and (part, epoch) >= decided
+        observe = getattr(self.oracle, "observe_epoch", None)  # an oracle that learns from the curves too (Optuna's)
+        if observe is not None:
+            observe(trial_id, epoch, value, stop)
         self._save(trial_id, curves)
         if not stop:
             return trial

@@ -89,7 +89,9 @@ class WandbTuner(kt.Tuner):
         hypermodel: A function `hp -> compiled keras.Model`, or a `kt.HyperModel`.
         objective: The metric to optimise: a name such as "val_accuracy", or
             a `kt.Objective`.
-        oracle: "random", "hyperband", "bayesian", "grid", or a `kt.Oracle`.
+        oracle: "random", "hyperband", "bayesian", "grid"; Optuna's samplers
+            "tpe", "gp", "cmaes" (see `kt_wandb.OptunaOracle`; needs
+            `kt-wandb[optuna]`); or a `kt.Oracle`.
         wandb_project: The W&B project of the runs.
         wandb_entity: The W&B entity (user or team) of the runs.
         wandb_mode: "online", "offline" or "disabled". None: `WANDB_MODE` if

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +50,16 @@ def build(hp):
 digits = load_digits()
 x, y = digits.data[:300] / 16.0, digits.target[:300]
 """
+
+
+def kill_then_resume(script: Path, root: Path) -> None:
+    """Runs a search script twice on `root`: "first", which must SIGKILL itself, then "second", which must end well."""
+
+    def run(stage: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), str(root), stage], env=child_env(),
+                              capture_output=True, text=True, timeout=600, check=False)
+
+    first = run("first")
+    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
+    second = run("second")
+    assert second.returncode == 0, second.stderr[-3000:]

@@ -8,6 +8,7 @@ first epoch of its second trial, `HANG_WORKER=<worker id>` SIGSTOP itself there
 in DIRECTORY rather than start it anew; `TRIAL_SLEEP=<s>` makes each trial's model
 build that much slower, so that every worker gets trials; `FINISH_SLEEP=<s>`
 makes each trial's end (its run's finish, an artifact upload) that much slower;
+`ORACLE=<name>` searches with that oracle (default random);
 `EPOCHS=<n>` trains each trial that many epochs (default 2); `PRUNE=1` prunes
 trials with an odd index after their epoch 1, once two others have reached it,
 and logs each decision, with the process that made it, to DIRECTORY/decisions.jsonl.
@@ -85,8 +86,8 @@ def main() -> None:
     x, y = (x[:300] / 16.0).astype("float32"), y[:300]
     pruner = OddAfterTwoOthers(os.path.join(directory, "decisions.jsonl")) if os.environ.get("PRUNE") else None
     tuner = SlowFinish(
-        build, objective="val_accuracy", oracle="random", max_trials=max_trials, seed=1, pruner=pruner,
-        wandb_project="kt-wandb-distributed", directory=directory, project_name="search",
+        build, objective="val_accuracy", oracle=os.environ.get("ORACLE", "random"), max_trials=max_trials, seed=1,
+        pruner=pruner, wandb_project="kt-wandb-distributed", directory=directory, project_name="search",
         overwrite=os.environ.get("OVERWRITE", "1") == "1",
     )
     epochs = int(os.environ.get("EPOCHS", "2"))

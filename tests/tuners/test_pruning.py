@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import pytest
 
 from kt_wandb import MedianPruner, Pruner, SuccessiveHalvingPruner, WandbTuner
 from kt_wandb.analysis import results_frame, write_report
-from tests.helpers.environment import CHILD_SEARCH, child_env
+from tests.helpers.environment import CHILD_SEARCH, child_env, kill_then_resume
 from tests.helpers.tensorboard_events import accumulate, scalars
 from tests.helpers.wandb_log import read_runs
 
@@ -267,14 +264,7 @@ def test_a_search_killed_after_a_pruning_decision_keeps_it_on_resume(tmp_path, w
     script.write_text(SCRIPT)
     root = tmp_path / "search"
 
-    def run(stage: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(script), str(root), stage], env=child_env(),
-                              capture_output=True, text=True, timeout=600, check=False)
-
-    first = run("first")
-    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
-    second = run("second")
-    assert second.returncode == 0, second.stderr[-3000:]
+    kill_then_resume(script, root)
 
     frame = results_frame(root / "p").set_index("trial_id")
     ids = sorted(frame.index)

@@ -14,6 +14,7 @@ import pytest
 
 from kt_wandb import ORACLES, WandbTuner
 from kt_wandb.tuners import RUN_RECORD
+from kt_wandb.tuners._oracles import oracle_name
 from tests.helpers.wandb_log import read_runs
 
 
@@ -76,13 +77,15 @@ def test_every_trial_is_one_run_with_its_config_and_the_oracles_score(
 
 @pytest.mark.parametrize("name", sorted(ORACLES))
 def test_every_oracle_by_name(tmp_path, wandb_env, digits, tiny_model, name):
+    if name == "gp":
+        pytest.importorskip("torch")  # Optuna's GPSampler needs it; the test extra leaves it out (a CUDA wheel)
     extra = {"max_epochs": 2, "factor": 2} if name == "hyperband" else {"max_trials": 2}
     tuner = make_tuner(tmp_path, tiny_model, oracle=name, **extra)
     search(tuner, digits, epochs=2)
     runs = read_runs(wandb_env)
     completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     assert completed and len(runs) == len(tuner.oracle.trials)
-    assert type(tuner.oracle) is ORACLES[name]
+    assert oracle_name(tuner.oracle) == name
     for run in runs.values():
         assert name in run.tags
         assert not any(key.startswith("tuner/") for key in run.config)
