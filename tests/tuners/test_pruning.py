@@ -16,7 +16,7 @@ import pytest
 
 from kt_wandb import MedianPruner, Pruner, SuccessiveHalvingPruner, WandbTuner
 from kt_wandb.analysis import results_frame, write_report
-from tests.helpers.environment import CHILD_SEARCH, child_env, kill_then_resume
+from tests.helpers.environment import CHILD_SEARCH, kill_then_resume
 from tests.helpers.tensorboard_events import accumulate, scalars
 from tests.helpers.wandb_log import read_runs
 
