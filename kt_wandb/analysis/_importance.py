@@ -36,6 +36,22 @@ _PARALLEL_FROM = 500
 
 
 @paused_collector()  # no pass over the whole heap in mid-call: kt_wandb._heap
+def _finite_target(frame: pd.DataFrame, target: str) -> np.ndarray:
+    """The trials with a finite `target`, as a mask; refused where the column is unknown or fewer than two have it."""
+    if target not in frame.columns:
+        raise ValueError(
+            f"Expected a target column of the results table, received {target!r}. To fix, pass "
+            f"one of {[c for c in frame.columns if c == 'score' or c.startswith(('metric_', 'best_'))]}."
+        )
+    keep = np.isfinite(pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=float))
+    if keep.sum() < 2:
+        raise ValueError(
+            f"Expected at least two trials with a finite {target!r}, received {int(keep.sum())}. "
+            f"To fix, let the search complete more trials."
+        )
+    return keep
+
+
 def parameter_importance(
     frame: pd.DataFrame,
     target: str = "score",
@@ -71,20 +87,9 @@ def parameter_importance(
     """
     from sklearn.ensemble import RandomForestRegressor
 
-    if target not in frame.columns:
-        raise ValueError(
-            f"Expected a target column of the results table, received {target!r}. To fix, pass "
-            f"one of {[c for c in frame.columns if c == 'score' or c.startswith(('metric_', 'best_'))]}."
-        )
-    y = pd.to_numeric(frame[target], errors="coerce")
-    keep = np.isfinite(y.to_numpy(dtype=float))
-    if keep.sum() < 2:
-        raise ValueError(
-            f"Expected at least two trials with a finite {target!r}, received {int(keep.sum())}. "
-            f"To fix, let the search complete more trials."
-        )
+    keep = _finite_target(frame, target)
     x = design_matrix(frame[keep])
-    y = y[keep]
+    y = pd.to_numeric(frame[target], errors="coerce")[keep]
     if x.empty:
         return pd.DataFrame(columns=["parameter", "importance", "correlation"])
     # Past a few thousand trials each tree learns from a bootstrap sample of 2,000: as good an estimate, in a

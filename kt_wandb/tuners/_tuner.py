@@ -190,37 +190,46 @@ class WandbTuner(kt.Tuner):
         mode, reason = resolve_mode(wandb_mode)
         self._live_share = check_live_report(live_report)
         check_tuner_arguments(kwargs, wandb_project=wandb_project, wandb_mode=mode)
+        self._take_role(seed=kwargs.get("seed"))
+        self._local_oracle, tuner_kwargs, self.pruner = prepare_oracle(oracle, objective, pruner, kwargs,
+                                                                       own_run_trial=own_run_trial)
+        self._role.prepare(tuner_kwargs)
+        self._init_kwargs = init_kwargs(project=wandb_project or tuner_kwargs.get("project_name") or "untitled_project",
+                                        entity=wandb_entity, mode=mode, user_kwargs=dict(wandb_kwargs or {}),
+                                        directory=str(tuner_kwargs.get("directory") or "."), timeout=self.wandb_timeout)
+        super().__init__(oracle=self._local_oracle, hypermodel=hypermodel, **tuner_kwargs)
+        self._keep_outputs(mode, log_best_model=log_best_model, wandb_panels=wandb_panels,
+                           tensorboard_dir=tensorboard_dir)
+        self._start_state()
+        self._identify_search()
+        self._start_wandb(reason)
+
+    def _take_role(self, *, seed: Any) -> None:
+        """This process's part in the search, decided once (see `_roles.py`)."""
         self._role = choose_role()
         self.role = self._role.name
         self.worker_id = self._role.worker_id
         self._heartbeat_timeout = heartbeat_timeout()
-        self._seed = kwargs.get("seed")
-        oracle_instance, tuner_kwargs, self.pruner = prepare_oracle(oracle, objective, pruner, kwargs,
-                                                                    own_run_trial=own_run_trial)
-        self._role.prepare(tuner_kwargs)
-        self._local_oracle = oracle_instance
-        self._init_kwargs = init_kwargs(
-            project=wandb_project or tuner_kwargs.get("project_name") or "untitled_project",
-            entity=wandb_entity,
-            mode=mode,
-            user_kwargs=dict(wandb_kwargs or {}),
-            directory=str(tuner_kwargs.get("directory") or "."),
-            timeout=self.wandb_timeout,
-        )
-        super().__init__(oracle=oracle_instance, hypermodel=hypermodel, **tuner_kwargs)
-        self.oracle_name = oracle_name(oracle_instance)
+        self._seed = seed
+
+    def _keep_outputs(
+        self, mode: str, *, log_best_model: bool, wandb_panels: bool | None, tensorboard_dir: Any
+    ) -> None:
+        """What the search leaves besides KerasTuner's files: runs, artifacts, panels, TensorBoard."""
+        self.oracle_name = oracle_name(self._local_oracle)  # a worker's `oracle` is KerasTuner's client
         self.log_best_model = log_best_model
         # By default where wandb-workspaces, which builds them, is installed: no complaint each search where it isn't.
         self.wandb_panels = wandb_panels if wandb_panels is not None else panels_installed()
         self.tensorboard_dir = os.path.abspath(tensorboard_dir) if tensorboard_dir is not None else None
         self._wandb_mode = mode
-        self._start_state()
-        self._identify_search()
+
+    def _start_wandb(self, reason: str) -> None:
+        """The search's W&B session, wandb's service started early where runs will open, and one line on where."""
         self._session = self._new_session()
-        if mode != "disabled" and self._role.opens_runs:  # the first trial needn't wait for wandb's service
+        if self._wandb_mode != "disabled" and self._role.opens_runs:  # the first trial needn't wait for the service
             _service.start_in_background()
         logger.info(f"{reason}; runs of search {self.wandb_group!r} go to {self.wandb_dir}.")
-        say_renamed_hyperparameters(oracle_instance.hyperparameters.values, mode)
+        say_renamed_hyperparameters(self._local_oracle.hyperparameters.values, self._wandb_mode)
 
     def _start_state(self) -> None:
         """What the tuner keeps between its hooks, as it is before any search."""
