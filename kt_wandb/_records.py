@@ -171,6 +171,13 @@ class TrialRecord:
         """The executions' ("execution") or folds' ("fold") scores."""
         return list((self.fold_scores if kind == "fold" else self.execution_scores) or [])
 
+    def set_scores(self, kind: str, scores: list[float]) -> None:
+        """Records the executions' ("execution") or folds' ("fold") scores."""
+        if kind == "fold":
+            self.fold_scores = scores
+        else:
+            self.execution_scores = scores
+
 
 def trial_status(status: str, record: TrialRecord) -> Status:
     """A trial's status from KerasTuner's (`trial.json`) and its run record: PRUNED for a completed trial a pruner

@@ -15,6 +15,7 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from kt_wandb._log import logger
+from kt_wandb._records import Summary
 from kt_wandb.distribute import Heartbeat, chief_address, expected_workers, role, wait_for_chief, worker_id
 from kt_wandb.tuners._keras_tuner import holding
 
@@ -161,7 +162,7 @@ class Worker(_Distributed):
         return [f"worker:{self.worker_id}"]
 
     def summary(self) -> dict[str, Any]:
-        return {"trial/worker": self.worker_id}
+        return {Summary.WORKER: self.worker_id}
 
 
 def choose_role() -> Standalone:

@@ -84,10 +84,7 @@ def record_parts(trial_run: TrialRun, kind: str, results: list[Any], objective: 
     """Each execution's ("execution") or fold's ("fold") score, in the trial's record and the run's summary."""
     name = objective.name
     scores = [float(convert_to_metrics_dict(r, objective)[name]) for r in results]
-    if kind == "fold":
-        trial_run.record.fold_scores = scores
-    else:
-        trial_run.record.execution_scores = scores
+    trial_run.record.set_scores(kind, scores)
     summary: dict[str, Any] = {Summary.part_score(kind, i, name): score for i, score in enumerate(scores)}
     if kind == "fold":
         summary.update({Summary.CV_FOLDS: len(scores), Summary.cv_std(name): float(np.std(scores))})
