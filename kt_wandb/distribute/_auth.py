@@ -25,8 +25,8 @@ from typing import Any
 import grpc
 
 from kt_wandb._handshake import TOKEN_ENV
+from kt_wandb._keras_tuner import protos, use_channel
 from kt_wandb._log import logger
-from kt_wandb.tuners._keras_tuner import protos, use_channel
 
 __all__ = [
     "INSECURE_ENV", "TLS_CA_ENV", "TLS_CERT_ENV", "TLS_KEY_ENV", "TokenCheck", "TokenRefused", "bind",

@@ -21,10 +21,7 @@ from concurrent import futures
 from typing import Any
 
 from kt_wandb._handshake import DROPPED_LINE, SERVING_LINE
-from kt_wandb._log import logger
-from kt_wandb.distribute._auth import bind, server_interceptors
-from kt_wandb.distribute._environment import chief_address, expected_workers, heartbeat_timeout
-from kt_wandb.tuners._keras_tuner import (
+from kt_wandb._keras_tuner import (
     OracleServicer,
     Trial,
     TrialStatus,
@@ -34,6 +31,9 @@ from kt_wandb.tuners._keras_tuner import (
     requeue,
     take_from_queue,
 )
+from kt_wandb._log import logger
+from kt_wandb.distribute._auth import bind, server_interceptors
+from kt_wandb.distribute._environment import chief_address, expected_workers, heartbeat_timeout
 
 __all__ = ["Servicer", "reap_silent_workers", "serve_oracle"]
 

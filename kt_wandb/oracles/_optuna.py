@@ -11,6 +11,7 @@ from typing import Any
 
 import keras_tuner as kt
 
+from kt_wandb._keras_tuner import holding, objective_parts
 from kt_wandb.oracles._space import dimension, searched
 
 __all__ = ["SAMPLERS", "OptunaOracle", "import_optuna", "is_sampler"]
@@ -113,7 +114,7 @@ class OptunaOracle(kt.Oracle):
             allow_new_entries=allow_new_entries, tune_new_entries=tune_new_entries, seed=seed,
             max_retries_per_trial=max_retries_per_trial, max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
-        self._parts = _objective_parts(self.objective)
+        self._parts = objective_parts(self.objective)
         self.sampler, self.name = self._make_sampler(sampler)
         self._study: Any = None  # made, or rebuilt from the trials, at its first use
         self._asked: dict[str, Any] = {}  # KerasTuner trial id -> Optuna's trial, while it runs
@@ -168,8 +169,6 @@ class OptunaOracle(kt.Oracle):
             self._asked[trial_id].report(value, epoch)
 
     def end_trial(self, trial: Any) -> None:
-        from kt_wandb.tuners._keras_tuner import holding
-
         with holding(self):  # KerasTuner's lock, given back even where `end_trial` raises
             try:
                 super().end_trial(trial)
@@ -228,12 +227,6 @@ class OptunaOracle(kt.Oracle):
         self.intermediate = {t: {int(e): v for e, v in c.items()} for t, c in saved.get("intermediate", {}).items()}
         self.pruned = set(saved.get("pruned", []))
         self._study = None  # rebuilt from the reloaded trials at its next use
-
-
-def _objective_parts(objective: Any) -> list[Any]:
-    from kt_wandb.tuners._oracles import objective_parts
-
-    return objective_parts(objective)
 
 
 def _suggest(trial: Any, name: str, distribution: Any) -> Any:

@@ -12,7 +12,7 @@ import keras_tuner as kt
 from kt_wandb.oracles._optuna import OptunaOracle, is_sampler
 
 __all__ = [
-    "DIVERGED", "ORACLES", "UnknownArgumentError", "forgive_divergence", "make_oracle", "objective_parts",
+    "DIVERGED", "ORACLES", "UnknownArgumentError", "forgive_divergence", "make_oracle",
     "oracle_name", "planned_trials", "resumable_grid",
 ]
 
@@ -43,13 +43,6 @@ def _parameters(cls: Callable[..., Any]) -> set[str]:
 
 # What `kt.Tuner.__init__` itself accepts; everything else belongs to the oracle.
 TUNER_ARGUMENTS = frozenset(_parameters(kt.Tuner) - {"oracle", "hypermodel"})
-
-
-def objective_parts(objective: Any) -> list[kt.Objective]:
-    """The objectives a search ranks by: a `MultiObjective`'s own, or the one objective."""
-    from kt_wandb.tuners._keras_tuner import MultiObjective
-
-    return list(objective.objectives) if isinstance(objective, MultiObjective) else [objective]
 
 
 def oracle_name(oracle: kt.Oracle) -> str:
@@ -139,7 +132,7 @@ def forgive_divergence(oracle: kt.Oracle) -> None:
     counts toward the limit nor resets the count. (In a distributed search the
     chief's oracle keeps the count.)
     """
-    from kt_wandb.tuners._keras_tuner import TrialStatus, replace_failure_check
+    from kt_wandb._keras_tuner import TrialStatus, replace_failure_check
 
     def check_consecutive_failures() -> None:  # KerasTuner's `_check_consecutive_failures`, diverged trials left out
         failures = 0
@@ -172,7 +165,7 @@ def resumable_grid(oracle: kt.Oracle) -> None:
     reload = oracle.reload
 
     def reload_in_grid_order() -> None:
-        from kt_wandb.tuners._keras_tuner import rebuild_grid_order
+        from kt_wandb._keras_tuner import rebuild_grid_order
 
         reload()
         rebuild_grid_order(oracle)
@@ -183,7 +176,7 @@ def resumable_grid(oracle: kt.Oracle) -> None:
 def planned_trials(oracle: kt.Oracle) -> int | None:
     """How many trials the oracle will run, where that is known in advance."""
     if isinstance(oracle, kt.oracles.HyperbandOracle):
-        from kt_wandb.tuners._keras_tuner import hyperband_schedule_size
+        from kt_wandb._keras_tuner import hyperband_schedule_size
 
         total = hyperband_schedule_size(oracle) * oracle.hyperband_iterations
         if oracle.max_trials:

@@ -19,13 +19,12 @@ from typing import Any
 
 import keras_tuner as kt
 
+from kt_wandb._keras_tuner import Trial, TrialStatus, objective_parts, trial_dir, trials_dir
 from kt_wandb._log import logger
 from kt_wandb._records import PRUNING_RECORD, read_json, write_json
 from kt_wandb.pruners import Curves, Pruner
-from kt_wandb.tuners._keras_tuner import Trial, TrialStatus, trial_dir, trials_dir
-from kt_wandb.tuners._oracles import objective_parts
 
-__all__ = ["LAST_KEY", "PART_KEY", "PrunerError", "enable_pruning", "report_epoch"]
+__all__ = ["LAST_KEY", "PART_KEY", "EpochsOnly", "PrunerError", "enable_pruning", "learns_from_epochs", "report_epoch"]
 
 # Among an epoch report's metrics: the execution's (or fold's) index. Never a metric of the trial.
 PART_KEY = "kt_wandb/part"
@@ -34,6 +33,18 @@ LAST_KEY = "kt_wandb/last"
 
 
 _MARKERS = (PART_KEY, LAST_KEY)
+
+
+class EpochsOnly(Pruner):
+    """Prunes nothing: with no `pruner=`, each epoch's objective still reaches an oracle that learns from it."""
+
+    def prune(self, trial_id: str, epoch: int, curves: Curves) -> bool:
+        return False
+
+
+def learns_from_epochs(oracle: kt.Oracle) -> bool:
+    """Whether the oracle takes each epoch's objective (`observe_epoch`: Optuna's study, `trial.report`)."""
+    return callable(getattr(oracle, "observe_epoch", None))
 
 
 class PrunerError(RuntimeError):
@@ -69,9 +80,8 @@ class _Pruning:
         else:  # the trial ends here anyway, or has no objective to judge (a NaN val_ metric)
             decided = self.pruned.get(trial_id)
             stop = decided is not None and (part, epoch) >= decided
-        observe = getattr(self.oracle, "observe_epoch", None)  # an oracle that learns from the curves too (Optuna's)
-        if observe is not None:
-            observe(trial_id, epoch, value, stop)
+        if learns_from_epochs(self.oracle):  # an oracle that learns from the curves too (Optuna's)
+            self.oracle.observe_epoch(trial_id, epoch, value, stop)
         self._save(trial_id, curves)
         if not stop:
             return trial

@@ -18,9 +18,8 @@ import keras_tuner as kt
 import numpy as np
 
 from kt_wandb._direction import Direction
-from kt_wandb.tuners._keras_tuner import TunerCallback
+from kt_wandb._keras_tuner import TunerCallback, objective_parts
 from kt_wandb.tuners._logger import WandbEpochLogger, epoch_metrics
-from kt_wandb.tuners._oracles import objective_parts
 from kt_wandb.tuners._signals import Interruptions
 from kt_wandb.tuners._tensorboard import HParamsSession
 from kt_wandb.tuners._trial_run import TrialRun

@@ -18,8 +18,8 @@ from typing import Any
 import keras_tuner as kt
 import numpy as np
 
+from kt_wandb._keras_tuner import Trial, TrialStatus, convert_to_metrics_dict
 from kt_wandb._records import Status, Summary, config_key, hyperband_place, searched_values, trial_status
-from kt_wandb.tuners._keras_tuner import Trial, TrialStatus, convert_to_metrics_dict
 from kt_wandb.tuners._oracles import DIVERGED
 from kt_wandb.tuners._roles import Standalone
 from kt_wandb.tuners._trial_run import OnceNotice, TrialRun, WandbSession

@@ -11,6 +11,11 @@ from typing import TYPE_CHECKING, Any
 import keras
 import keras_tuner as kt
 
+from kt_wandb._keras_tuner import (
+    Trial,
+    checkpoint_files,
+    load_json,
+)
 from kt_wandb._log import logger
 from kt_wandb._records import hyperband_place
 from kt_wandb._wandb_env import DEFAULT_TIMEOUT, check_timeout
@@ -25,11 +30,6 @@ from kt_wandb.tuners._checks import (
     is_whole_number,
 )
 from kt_wandb.tuners._cv import CrossValidation, plan_cross_validation
-from kt_wandb.tuners._keras_tuner import (
-    Trial,
-    checkpoint_files,
-    load_json,
-)
 from kt_wandb.tuners._live_report import LiveReport
 from kt_wandb.tuners._memory import TrialMemory, frozen_heap
 from kt_wandb.tuners._oracles import (

@@ -312,6 +312,17 @@ def test_a_keras_search_with_tpe_is_one_run_per_trial_and_prunes_as_optuna_inten
     assert [t.state for t in resumed.oracle.study.trials[4:]] == [TrialState.COMPLETE] * 2
 
 
+def test_without_a_pruner_each_epochs_objective_still_reaches_the_study(tmp_path, wandb_env, digits):
+    tuner = _tuner(tmp_path, max_trials=2)
+    _search(tuner, digits, epochs=2)
+    runs = read_runs(wandb_env)
+    for number, frozen in enumerate(tuner.oracle.study.trials):
+        curve = [row["epoch/val_accuracy"] for row in runs[f"{tuner.search_id}-{number}"].history]
+        assert frozen.state == TrialState.COMPLETE and len(curve) == 2
+        assert frozen.intermediate_values == pytest.approx(dict(enumerate(curve)))  # Optuna's `trial.report`
+    assert set(results_frame(tuner.project_dir).status) == {"COMPLETED"}  # reported, never pruned
+
+
 def test_the_command_line_searches_with_tpe(tmp_path):
     from kt_wandb.cli import _parser
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import kt_wandb
 from kt_wandb.pruners import Curves, MedianPruner, SuccessiveHalvingPruner
+from tests.test_layers import imports
 
 
 def test_the_median_pruner_stops_a_trial_worse_than_the_others_median_once_enough_reached_the_epoch():
@@ -39,22 +39,10 @@ def test_asha_keeps_the_top_third_at_each_rung_and_judges_nowhere_else():
     assert not asha.prune("0", 0, alone)  # the first to reach a rung is the best there
 
 
-def _imports(package: Path) -> set[str]:
-    names = set()
-    for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
-            elif isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-    return names
+def test_the_pruners_import_no_keras():
+    # Which kt_wandb parts each part may import: tests/test_layers.py.
+    for path in (Path(kt_wandb.__file__).parent / "pruners").glob("*.py"):
+        assert not {name for name in imports(path) if name.split(".")[0] in ("keras", "tensorflow", "keras_tuner")}
 
-
-def test_data_flows_one_way_the_analysis_and_the_pruners_import_no_tuner():
-    # tuner -> trial records -> analysis -> report; the pruners are the tuner's, and know nothing of it.
-    root = Path(kt_wandb.__file__).parent
-    analysis, pruners = _imports(root / "analysis"), _imports(root / "pruners")
-    assert not {name for name in analysis if name.startswith(("kt_wandb.tuners", "kt_wandb.pruners"))}
-    assert not {name for name in pruners if name.startswith(("kt_wandb.tuners", "kt_wandb.analysis", "keras"))}
 
 

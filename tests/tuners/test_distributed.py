@@ -121,8 +121,8 @@ def test_an_exception_in_the_chiefs_oracle_leaves_its_lock_free(tmp_path):
     from keras_tuner.src import protos
     from keras_tuner.src.engine import oracle as oracle_module
 
+    from kt_wandb._keras_tuner import holding
     from kt_wandb.distribute._chief import Servicer
-    from kt_wandb.tuners._keras_tuner import holding
 
     oracle = _oracle(tmp_path, max_trials=10)
     servicer = Servicer(oracle)

@@ -1,4 +1,4 @@
-"""Pins what kt-wandb relies on in KerasTuner's internals (`kt_wandb.tuners._keras_tuner`), on real objects.
+"""Pins what kt-wandb relies on in KerasTuner's internals (`kt_wandb._keras_tuner`), on real objects.
 
 A KerasTuner whose internals differ fails here, naming the one to revisit.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from packaging.requirements import Requirement
 
-from kt_wandb.tuners import _keras_tuner as internals
+from kt_wandb import _keras_tuner as internals
 
 
 def oracle(tmp_path: Path, cls=kt.oracles.RandomSearchOracle, **kwargs) -> kt.Oracle:

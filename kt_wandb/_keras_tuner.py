@@ -2,9 +2,10 @@
 
 KerasTuner 1.4 (the range `pyproject.toml` declares) exposes no public way to
 do what these do; each was read from keras-tuner 1.4.8's own code, and
-`tests/tuners/test_keras_tuner.py` pins the behaviour each relies on, so a
+`tests/test_keras_tuner.py` pins the behaviour each relies on, so a
 KerasTuner whose internals differ fails there, by name, not somewhere in a search.
 
+- A multi-objective's parts (`MultiObjective`).
 - The oracle's lock (`LOCKS`, `THREADS`, what `keras_tuner.synchronized` uses).
 - Its retry queue (`_retry_queue`): trials `create_trial` hands out again first.
 - Its consecutive-failure check (`_check_consecutive_failures`, called by `end_trial`).
@@ -35,10 +36,15 @@ from keras_tuner.src.utils import load_json
 
 __all__ = [
     "MultiObjective", "OracleServicer", "Trial", "TrialStatus", "TunerCallback", "checkpoint_files",
-    "convert_to_metrics_dict", "exit_chief", "holding", "hyperband_schedule_size", "load_json", "protos",
-    "rebuild_grid_order", "replace_failure_check", "requeue", "take_from_queue", "trial_dir", "trials_dir",
+    "convert_to_metrics_dict", "exit_chief", "holding", "hyperband_schedule_size", "load_json", "objective_parts",
+    "protos", "rebuild_grid_order", "replace_failure_check", "requeue", "take_from_queue", "trial_dir", "trials_dir",
     "use_channel",
 ]
+
+
+def objective_parts(objective: Any) -> list[Any]:
+    """The objectives a search ranks by: a `MultiObjective`'s own, or the one objective."""
+    return list(objective.objectives) if isinstance(objective, MultiObjective) else [objective]
 
 
 @contextlib.contextmanager
