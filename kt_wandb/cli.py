@@ -166,6 +166,10 @@ def _add_launch_parser(commands: Any) -> None:
         "--compilation-cache", default="auto", metavar="auto|off|DIR",
         help="JAX's compilation cache, shared by the workers (auto: JAX_COMPILATION_CACHE_DIR, else a temporary one)",
     )
+    launch.add_argument(
+        "--grace", type=_seconds, default=30.0,
+        help="seconds a process has to end after SIGTERM (its trial's W&B run finished) before SIGKILL",
+    )
     launch.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the search's command line")
 
 
@@ -175,7 +179,7 @@ def _launch_command(args: argparse.Namespace) -> int:
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     return launch(
         command, workers=args.workers, gpus=args.gpus, host=args.host, port=args.port,
-        memory_fraction=args.memory_fraction, compilation_cache=args.compilation_cache,
+        memory_fraction=args.memory_fraction, compilation_cache=args.compilation_cache, grace_s=args.grace,
     )
 
 

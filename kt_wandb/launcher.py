@@ -136,6 +136,14 @@ def _check_plan(workers: int, memory_fraction: float) -> None:
         )
 
 
+def _check_grace(grace_s: float) -> None:
+    if isinstance(grace_s, bool) or not isinstance(grace_s, (int, float)) or not 0 <= grace_s < math.inf:
+        raise ValueError(
+            f"Expected the grace period to be a number of seconds, 0 or more, received {grace_s!r}. "
+            f"To fix, pass for example --grace 30 (grace_s=30)."
+        )
+
+
 def _gpu_share(assigned: list[str], index: int, memory_fraction: float) -> dict[str, str]:
     """Worker `index`'s GPU, and its share of the GPU's memory where other workers use it too."""
     gpu = assigned[index]
@@ -217,6 +225,7 @@ def launch(
             f"To fix, pass for example ['python', 'my_search.py'] (on the command line: "
             f"kt-wandb launch --workers 2 -- python my_search.py)."
         )
+    _check_grace(grace_s)
     gpu_list: list[str] | None = parse_gpus(gpus)
     if not gpu_list and gpus in (None, "all"):
         gpu_list = None  # none found: leave the workers' devices (another accelerator, say) as they are

@@ -118,8 +118,12 @@ def test_gpu_lists():
             lambda: launch(["python"], workers=1, gpus="none", memory_fraction=1.5),
             r"Expected the GPU memory fraction to be in \(0, 1\], received 1.5",
         ),
+        (
+            lambda: launch(["python"], workers=1, gpus="none", grace_s=-1),
+            r"Expected the grace period to be a number of seconds, 0 or more, received -1",
+        ),
     ],
-    ids=["no command", "a string", "no workers", "fraction"],
+    ids=["no command", "a string", "no workers", "fraction", "grace"],
 )
 def test_bad_launch_arguments_are_refused_before_any_process_starts(call, message):
     with pytest.raises(ValueError, match=message):
@@ -162,6 +166,32 @@ def test_a_chief_that_ends_before_serving_stops_the_waiting_workers(tmp_path, mo
     assert "[chief] no tuner here" in text and "[worker0] waiting" in text and "[worker1] waiting" in text
     verb = f"failed (exit code {chief_code})" if chief_code else "ended (exit code 0)"
     assert f"the chief {verb} before it served the oracle: stopping worker0, worker1" in text
+
+
+# The chief fails once the worker ignores SIGTERM: only SIGKILL, after the grace period, ends the worker.
+STUBBORN_WORKER = textwrap.dedent(
+    """
+    import os, pathlib, signal, sys, time
+    flag = pathlib.Path(os.environ["FLAG"])
+    if os.environ["KERASTUNER_TUNER_ID"] == "chief":
+        while not flag.exists():
+            time.sleep(0.1)
+        sys.exit(3)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    flag.touch()
+    time.sleep(300)
+    """
+)
+
+
+def test_the_grace_period_before_sigkill_is_an_option_of_the_command_line(tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("FLAG", str(tmp_path / "ignoring"))
+    start = time.monotonic()
+    code = main(["launch", "--workers", "1", "--gpus", "none", "--grace", "1", "--", sys.executable, "-c",
+                 STUBBORN_WORKER])
+    assert code == 3, capfd.readouterr().err
+    assert "stopping worker0" in capfd.readouterr().err
+    assert time.monotonic() - start < 25  # SIGKILL after 1 s, not the default 30 s
 
 
 def test_a_worker_waits_for_the_chief_and_says_so_when_it_never_comes(monkeypatch, capsys):

@@ -14,10 +14,10 @@ import zlib
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from kt_wandb._keras_tuner import holding
 from kt_wandb._log import logger
 from kt_wandb._records import Summary
 from kt_wandb.distribute import Heartbeat, chief_address, expected_workers, role, wait_for_chief, worker_id
-from kt_wandb.tuners._keras_tuner import holding
 
 if TYPE_CHECKING:
     from kt_wandb.tuners._tuner import WandbTuner
@@ -100,9 +100,9 @@ class Chief(_Distributed):
         if verbose is not None:
             tuner.oracle.verbose = verbose
         tuner.save()
-        tuner._start_live_report()
         self._ended_seen = len(tuner.oracle.end_order)
-        try:
+        try:  # a SIGTERM from here on still gets the final report
+            tuner._start_live_report()
             serve_oracle(tuner.oracle, timeout=tuner._heartbeat_timeout, on_poll=lambda: self._report(tuner))
             tuner.on_search_end()
         finally:
