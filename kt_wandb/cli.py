@@ -13,6 +13,7 @@ from typing import Any
 
 from kt_wandb._records import searched_values
 from kt_wandb._wandb_env import DEFAULT_TIMEOUT, check_timeout
+from kt_wandb.launcher import DEFAULT_GRACE_S
 
 __all__ = ["main"]
 
@@ -167,7 +168,7 @@ def _add_launch_parser(commands: Any) -> None:
         help="JAX's compilation cache, shared by the workers (auto: JAX_COMPILATION_CACHE_DIR, else a temporary one)",
     )
     launch.add_argument(
-        "--grace", type=_seconds, default=30.0,
+        "--grace", type=float, default=DEFAULT_GRACE_S,
         help="seconds a process has to end after SIGTERM (its trial's W&B run finished) before SIGKILL",
     )
     launch.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the search's command line")

@@ -30,7 +30,9 @@ __all__ = ["ProcessPlan", "launch", "parse_gpus", "plan_launch", "visible_gpus"]
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 # What a process that must not train gets: no GPU (the chief's; a CPU-only worker's).
 _CPU_ONLY = {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
-
+# Seconds a stopped process has before SIGKILL: a worker first finishes its trial's W&B run, which may take
+# `wandb_timeout / 2` (30 s by default), then exits.
+DEFAULT_GRACE_S = 45.0
 
 def visible_gpus(environ: Mapping[str, str] | None = None) -> list[str]:
     """The GPUs this machine lets its processes use: `CUDA_VISIBLE_DEVICES` if set, else `nvidia-smi -L`."""
@@ -140,7 +142,7 @@ def _check_grace(grace_s: float) -> None:
     if isinstance(grace_s, bool) or not isinstance(grace_s, (int, float)) or not 0 <= grace_s < math.inf:
         raise ValueError(
             f"Expected the grace period to be a number of seconds, 0 or more, received {grace_s!r}. "
-            f"To fix, pass for example --grace 30 (grace_s=30)."
+            f"To fix, pass for example --grace 60 (grace_s=60)."
         )
 
 
@@ -175,7 +177,7 @@ def launch(
     port: int | None = None,
     memory_fraction: float = 0.9,
     compilation_cache: str | os.PathLike[str] = "auto",
-    grace_s: float = 30.0,
+    grace_s: float = DEFAULT_GRACE_S,
     output: IO[str] | None = None,
 ) -> int:
     """Runs `command` as the chief and `workers` workers of one distributed search, on this machine.
@@ -202,7 +204,8 @@ def launch(
             shared by the workers (XLA's GPU autotuning results included);
             "auto" (the default) uses `JAX_COMPILATION_CACHE_DIR` if set, else a
             temporary folder removed when the launch ends; "off" turns it off.
-        grace_s: Seconds a process has to end after SIGTERM before SIGKILL.
+        grace_s: Seconds a process has to end after SIGTERM before SIGKILL (45: more than the 30 s a
+            worker may spend finishing its trial's W&B run with the default `wandb_timeout`).
         output: Where the processes' output goes, and the launcher's own lines
             (`[launch] ...`) with it; by default the processes' to stdout and
             the launcher's to stderr.

@@ -157,6 +157,11 @@ class OptunaOracle(kt.Oracle):
         self._asked[trial_id] = asked
         return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": hps.values}
 
+    @property
+    def takes_epochs(self) -> bool:
+        """Whether it learns from each epoch's objective: with one objective (Optuna's `report` takes one)."""
+        return len(self._parts) == 1
+
     def observe_epoch(self, trial_id: str, epoch: int, value: float, stop: bool) -> None:
         """Takes a trial's objective at an epoch (from kt-wandb's pruning) and the pruner's decision."""
         if stop:

@@ -24,7 +24,7 @@ from kt_wandb._log import logger
 from kt_wandb._records import PRUNING_RECORD, read_json, write_json
 from kt_wandb.pruners import Curves, Pruner
 
-__all__ = ["LAST_KEY", "PART_KEY", "EpochsOnly", "PrunerError", "enable_pruning", "learns_from_epochs", "report_epoch"]
+__all__ = ["LAST_KEY", "PART_KEY", "EpochsOnly", "PrunerError", "enable_pruning", "report_epoch", "takes_epochs"]
 
 # Among an epoch report's metrics: the execution's (or fold's) index. Never a metric of the trial.
 PART_KEY = "kt_wandb/part"
@@ -42,9 +42,9 @@ class EpochsOnly(Pruner):
         return False
 
 
-def learns_from_epochs(oracle: kt.Oracle) -> bool:
-    """Whether the oracle takes each epoch's objective (`observe_epoch`: Optuna's study, `trial.report`)."""
-    return callable(getattr(oracle, "observe_epoch", None))
+def takes_epochs(oracle: kt.Oracle) -> bool:
+    """Whether the oracle learns from each epoch's objective, pruner or not (`OptunaOracle.takes_epochs`)."""
+    return bool(getattr(oracle, "takes_epochs", False))
 
 
 class PrunerError(RuntimeError):
@@ -80,8 +80,9 @@ class _Pruning:
         else:  # the trial ends here anyway, or has no objective to judge (a NaN val_ metric)
             decided = self.pruned.get(trial_id)
             stop = decided is not None and (part, epoch) >= decided
-        if learns_from_epochs(self.oracle):  # an oracle that learns from the curves too (Optuna's)
-            self.oracle.observe_epoch(trial_id, epoch, value, stop)
+        observe = getattr(self.oracle, "observe_epoch", None)  # an oracle that learns from the curves too (Optuna's)
+        if observe is not None:
+            observe(trial_id, epoch, value, stop)
         self._save(trial_id, curves)
         if not stop:
             return trial
@@ -170,8 +171,8 @@ def report_epoch(
     answer = oracle.update_trial(trial_id, metrics, step=epoch)
     if answer.metrics.exists(PART_KEY):
         raise kt.errors.FatalError(
-            "Expected the chief to prune, as this worker does, received its plain KerasTuner answer. To fix, "
-            "give the chief the same `pruner=` as the workers (run the same script for both, as `kt-wandb "
-            "launch` does)."
+            "Expected the chief to take each epoch's report, as this worker sends them (for its `pruner=`, or "
+            "its Optuna oracle), received its plain KerasTuner answer. To fix, run the chief with the same "
+            "script and arguments as the workers (as `kt-wandb launch` does)."
         )
     return bool(answer.status == TrialStatus.STOPPED)

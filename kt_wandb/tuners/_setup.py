@@ -12,7 +12,7 @@ from kt_wandb._log import logger
 from kt_wandb._records import Summary, config_key, searched_values
 from kt_wandb.pruners import Pruner, make_pruner
 from kt_wandb.tuners._oracles import forgive_divergence, make_oracle, resumable_grid
-from kt_wandb.tuners._pruning import EpochsOnly, enable_pruning, learns_from_epochs
+from kt_wandb.tuners._pruning import EpochsOnly, enable_pruning, takes_epochs
 
 __all__ = ["check_hypermodel", "panels_installed", "prepare_oracle", "say_renamed_hyperparameters"]
 
@@ -56,9 +56,8 @@ def prepare_oracle(
             logger.warning("pruner= acts through KerasTuner's per-epoch hook (its TunerCallback): an overridden "
                            "run_trial that trains without super().run_trial, or without the callbacks it is "
                            "given, prunes nothing.")
-    elif learns_from_epochs(oracle_instance):  # no pruner: the epochs still reach the oracle (Optuna's `report`)
-        pruner_instance = EpochsOnly()
-        enable_pruning(oracle_instance, pruner_instance)
+    elif takes_epochs(oracle_instance):  # no pruner: the epochs still reach the oracle (Optuna's `report`)
+        enable_pruning(oracle_instance, EpochsOnly())
     return oracle_instance, tuner_kwargs, pruner_instance
 
 

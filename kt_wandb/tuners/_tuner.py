@@ -35,7 +35,7 @@ from kt_wandb.tuners._memory import TrialMemory, frozen_heap
 from kt_wandb.tuners._oracles import (
     oracle_name,
 )
-from kt_wandb.tuners._pruning import report_epoch
+from kt_wandb.tuners._pruning import report_epoch, takes_epochs
 from kt_wandb.tuners._roles import NullHeartbeat, choose_role
 from kt_wandb.tuners._search_outputs import publish_search_panels, write_tensorboard_experiment
 from kt_wandb.tuners._setup import check_hypermodel, panels_installed, prepare_oracle, say_renamed_hyperparameters
@@ -386,7 +386,7 @@ class WandbTuner(kt.Tuner):
 
     def on_epoch_end(self, trial: Trial, model: keras.Model, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         super().on_epoch_end(trial, model, epoch, logs=logs)
-        if self.pruner is None or self._trial_run is None:
+        if not self._reports_epochs or self._trial_run is None:
             return
         if self._trial_run.record.pruned is not None:
             return
@@ -394,6 +394,11 @@ class WandbTuner(kt.Tuner):
                         last=self._last_epoch(epoch)):
             model.stop_training = True
             self._trial_run.record.pruned = {"epoch": epoch, "part": self._part}
+
+    @property
+    def _reports_epochs(self) -> bool:
+        """Whether each epoch's objective goes to the oracle: for the pruner, or to an oracle that learns from it."""
+        return self.pruner is not None or takes_epochs(self._local_oracle)
 
     def _last_epoch(self, epoch: int) -> bool:
         """Whether `epoch` ends the trial's last execution (or fold) anyway."""

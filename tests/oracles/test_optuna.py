@@ -19,6 +19,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from kt_wandb import OptunaOracle, Pruner, WandbTuner
+from kt_wandb._records import PRUNING_RECORD
 from kt_wandb.analysis import results_frame
 from kt_wandb.oracles._space import dimension
 from kt_wandb.tuners._oracles import oracle_name
@@ -315,6 +316,7 @@ def test_a_keras_search_with_tpe_is_one_run_per_trial_and_prunes_as_optuna_inten
 def test_without_a_pruner_each_epochs_objective_still_reaches_the_study(tmp_path, wandb_env, digits):
     tuner = _tuner(tmp_path, max_trials=2)
     _search(tuner, digits, epochs=2)
+    assert tuner.pruner is None  # as given: the reports go to the oracle all the same
     runs = read_runs(wandb_env)
     for number, frozen in enumerate(tuner.oracle.study.trials):
         curve = [row["epoch/val_accuracy"] for row in runs[f"{tuner.search_id}-{number}"].history]
@@ -418,3 +420,5 @@ def test_a_keras_search_on_two_objectives_tells_the_study_both(tmp_path, wandb_e
         assert frozen.values == pytest.approx([trial.metrics.get_best_value("val_loss"),
                                                trial.metrics.get_best_value("val_accuracy")])
     assert len(study.best_trials) >= 1  # the Pareto front
+    # Optuna's `report` takes one objective: with two, no epoch is reported (nor its record written).
+    assert not tuner.oracle.takes_epochs and not list(Path(tuner.project_dir).glob(f"trial_*/{PRUNING_RECORD}"))

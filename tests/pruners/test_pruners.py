@@ -6,7 +6,7 @@ from pathlib import Path
 
 import kt_wandb
 from kt_wandb.pruners import Curves, MedianPruner, SuccessiveHalvingPruner
-from tests.test_layers import imports
+from tests.helpers.imports import imports
 
 
 def test_the_median_pruner_stops_a_trial_worse_than_the_others_median_once_enough_reached_the_epoch():
@@ -43,6 +43,3 @@ def test_the_pruners_import_no_keras():
     # Which kt_wandb parts each part may import: tests/test_layers.py.
     for path in (Path(kt_wandb.__file__).parent / "pruners").glob("*.py"):
         assert not {name for name in imports(path) if name.split(".")[0] in ("keras", "tensorflow", "keras_tuner")}
-
-
-

@@ -325,7 +325,7 @@ def test_a_worker_whose_chief_does_not_prune_stops_the_search_with_the_fix(tmp_p
     chief._set_project_dir(str(tmp_path), "p")
     chief.hyperparameters.Int("units", 1, 4)
     trial = chief.create_trial("worker0")
-    with pytest.raises(kt.errors.FatalError, match="Expected the chief to prune, as this worker does"):
+    with pytest.raises(kt.errors.FatalError, match="Expected the chief to take each epoch's report, as this worker"):
         report_epoch(chief, trial.trial_id, chief.objective, part=0, epoch=0, logs={"val_loss": 0.5})
 
 
