@@ -58,6 +58,15 @@ CHECKPOINTS = (15, 30, 60)
 TIMING_PROBLEM = "mlp"
 
 
+def sampler_seed(seed: int) -> int:
+    """The seed given to every sampler for run `seed`: never 0 (KerasTuner's "no seed"), and far apart.
+
+    KerasTuner's oracles draw value i of a search with seed `seed + i`: seeds 1 and 6 would make the same
+    trials shifted by one in a space of 5 hyperparameters. Spaced by 100,003, no two runs share a draw.
+    """
+    return 1 + seed * 100_003
+
+
 class KerasTunerSpace:
     """Declares a space on KerasTuner's `HyperParameters`."""
 
@@ -164,7 +173,7 @@ def make_oracle(name: str, problem: Problem, trials: int, seed: int) -> Any:
     hp = kt.HyperParameters()
     problem.space(KerasTunerSpace(hp))
     common = {"objective": kt.Objective(problem.metric, problem.direction), "max_trials": trials,
-              "hyperparameters": hp, "seed": seed + 1}  # KerasTuner's oracles take seed 0 as "no seed"
+              "hyperparameters": hp, "seed": sampler_seed(seed)}
     if name == "random":
         return kt.oracles.RandomSearchOracle(**common)
     if name == "bayesian":
@@ -216,7 +225,8 @@ def run_optuna(problem: Problem, trials: int, seed: int) -> dict[str, list[float
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():  # `group` is marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=True, seed=seed + 1)
+        sampler = optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=True,
+                                             seed=sampler_seed(seed))
     direction = "minimize" if problem.direction == "min" else "maximize"
     study = optuna.create_study(direction=direction, sampler=sampler)
     study.optimize(lambda trial: problem.score(problem.space(OptunaSpace(trial))), n_trials=trials)
