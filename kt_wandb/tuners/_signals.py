@@ -52,8 +52,11 @@ class Interruptions:
     An interruption that Python dropped because it landed in a finalizer
     (`__del__`, run when a trial's graphs are freed) is kept, through
     `sys.unraisablehook`, and raised again by `raise_pending()`: at the next
-    epoch end, trial start, or the search's end. One that user code caught is
-    not. Outside the main thread, where Python allows no handler, it does nothing.
+    epoch end, trial start, failed trial's end, or the search's end. So is a
+    SIGTERM or SIGHUP that code caught: the search's to end, also where a
+    library turned it into an error (Keras's bare `except:` while it builds
+    its loss, on the first step). A Ctrl-C that code caught is not (Python's rule).
+    Outside the main thread, where Python allows no handler, it does nothing.
     On exit the handlers found on entry are back (a handler that C code
     installed, which Python sees as None, becomes the default one) and nothing
     pending is carried to the next search.
@@ -110,7 +113,7 @@ class Interruptions:
             os.kill(os.getpid(), number)
 
     def raise_pending(self) -> None:
-        """Raises again the first interruption that Python dropped in a finalizer, if any."""
+        """Raises again the first interruption that Python dropped in a finalizer, or code swallowed, if any."""
         if self._dropped:
             dropped = self._dropped.pop(0)
             self._dropped.clear()
@@ -153,6 +156,8 @@ class Interruptions:
             return
         interruption = self._interruption(signum)
         if self._held is None or self._held:  # not holding, or the second one: now
+            if isinstance(interruption, SearchTerminated):  # the search's to end: where code swallows it (Keras's
+                self._dropped.append(interruption)  # bare `except:`), it comes back at the next look
             raise interruption
         self._held.append(interruption)
 

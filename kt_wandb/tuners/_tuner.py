@@ -13,6 +13,7 @@ import keras_tuner as kt
 
 from kt_wandb._keras_tuner import (
     Trial,
+    TrialStatus,
     checkpoint_files,
     load_json,
 )
@@ -411,6 +412,8 @@ class WandbTuner(kt.Tuner):
             return super().load_model(trial)
 
     def on_trial_end(self, trial: Trial) -> None:
+        if trial.status != TrialStatus.COMPLETED:  # an error (INVALID, FAILED) may be a SIGTERM that library code
+            self._interruptions.raise_pending()  # turned into one: it ends the search, the trial left to run again
         # The run is finished, and whole on disk, before KerasTuner records the trial's end: a process killed
         # in between leaves a trial that a resume runs again, never a COMPLETED trial without its run. The
         # heartbeat goes on meanwhile, so a slow finish (an artifact upload) doesn't get a worker dropped.

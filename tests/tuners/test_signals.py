@@ -15,12 +15,13 @@ import pytest
 from kt_wandb import WandbTuner
 from kt_wandb.tuners._signals import Interruptions, SearchTerminated
 from tests.helpers.environment import child_env
+from tests.helpers.wandb_log import read_runs
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "Ctrl-C", "SIGHUP"])
 def test_a_signal_that_lands_in_a_finalizer_is_raised_again(sent):
-    # Only one that Python dropped: a Ctrl-C that user code caught is not raised again.
+    # A Ctrl-C that code caught is not raised again; a SIGTERM or SIGHUP is (the search's to end).
     # Python prints and drops an exception raised in `__del__`; freeing a trial's graphs runs many of them.
     expected = KeyboardInterrupt if sent == signal.SIGINT else SearchTerminated
 
@@ -33,7 +34,11 @@ def test_a_signal_that_lands_in_a_finalizer_is_raised_again(sent):
         with pytest.raises(expected):
             os.kill(os.getpid(), sent)
             time.sleep(0.2)
-        interruptions.raise_pending()  # caught: nothing pending
+        if sent == signal.SIGINT:
+            interruptions.raise_pending()  # a Ctrl-C that code caught: nothing pending (Python's rule)
+        else:
+            with pytest.raises(SearchTerminated):  # a SIGTERM caught comes back: the search's to end
+                interruptions.raise_pending()
         Freed()  # freed at once: the handler's exception is dropped
         with pytest.raises(expected) as raised:
             interruptions.raise_pending()  # what the next epoch end or trial start does
@@ -125,6 +130,38 @@ def test_a_sigterm_the_program_ignores_or_handles_itself_is_left_to_it(tmp_path,
     assert SendsAtFirstEpoch.sent
     assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"] * 2
     assert received == ([] if kept == "ignored" else [signal.SIGTERM])
+
+
+class SwallowsSigtermAtFirstBatch(keras.callbacks.Callback):
+    """Sends this process SIGTERM at the first batch inside a bare `except:`, as Keras's loss building has them."""
+
+    def __init__(self, into_error: bool) -> None:
+        super().__init__()
+        self.into_error = into_error
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.2)  # the handler raises here
+            except:  # noqa: E722  # Keras's `compile_utils` swallows even a KeyboardInterrupt so
+                if self.into_error:
+                    raise ValueError("y_true and y_pred have different structures.") from None
+
+
+@pytest.mark.parametrize("into_error", [True, False], ids=["turned into an error", "swallowed"])
+def test_a_sigterm_that_library_code_swallows_still_ends_the_search(tmp_path, wandb_env, digits, tiny_model,
+                                                                    into_error):
+    # Seen in CI: a SIGHUP while Keras traced the first step failed the trial, and the search went on.
+    tuner = WandbTuner(tiny_model, objective="val_accuracy", oracle="random", max_trials=3, seed=1,
+                       directory=str(tmp_path), project_name="swallowed")
+    with pytest.raises(SearchTerminated):
+        tuner.search(*digits, epochs=2, validation_split=0.25, verbose=0,
+                     callbacks=[SwallowsSigtermAtFirstBatch(into_error)])
+    (trial,) = tuner.oracle.trials.values()  # the search ended in its first trial
+    assert trial.status != "FAILED"  # left to run again on resume, as on any SIGTERM
+    (run,) = read_runs(wandb_env).values()
+    assert run.summary["trial/status"] == "INTERRUPTED" and run.exit_code == 255
 
 
 def test_a_second_interruption_while_a_run_finishes_is_not_held_back():
