@@ -37,6 +37,7 @@ torch; where it isn't importable it is left out, and the run says so.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import math
@@ -113,7 +114,9 @@ def svc_space(space: Any) -> dict[str, Any]:
             "kernel": space.choice("kernel", ["rbf", "poly", "sigmoid"])}
 
 
+@functools.cache
 def digits() -> tuple[Any, Any]:
+    """The first 1,000 digits, scaled: read once a process, not once a trial."""
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)

@@ -34,6 +34,7 @@ _CPU_ONLY = {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
 # `wandb_timeout / 2` (30 s by default), then exits.
 DEFAULT_GRACE_S = 45.0
 
+
 def visible_gpus(environ: Mapping[str, str] | None = None) -> list[str]:
     """The GPUs this machine lets its processes use: `CUDA_VISIBLE_DEVICES` if set, else `nvidia-smi -L`."""
     env = os.environ if environ is None else environ
